@@ -1,0 +1,279 @@
+//! The steps of `cargo xtask test`, in the order CI runs them, and small process helpers.
+//!
+//! Keep the whole run well under 30 minutes on a 2-core machine: debug builds everywhere except
+//! where a test needs release (the firmware images, whose size budget is checked in release).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{setup, tidy};
+
+/// The embedded target every `firmware/*` crate must build for.
+pub(crate) const EMBEDDED_TARGET: &str = "thumbv7em-none-eabihf";
+
+/// Firmware crates that must build `no_std` for the embedded target.
+const FIRMWARE_CRATES: &[&str] = &["gsm"];
+
+struct Step {
+    name: &'static str,
+    what: &'static str,
+    run: fn() -> Result<()>,
+}
+
+const STEPS: &[Step] = &[
+    Step {
+        name: "setup",
+        what: "install system packages, the embedded target and test peers",
+        run: setup::setup,
+    },
+    Step {
+        name: "fmt",
+        what: "cargo fmt --check",
+        run: fmt,
+    },
+    Step {
+        name: "tidy",
+        what: "repository conventions (//! headers, code map, no_std firmware)",
+        run: || tidy::check(&workspace_root()),
+    },
+    Step {
+        name: "clippy",
+        what: "clippy on every target with warnings as errors",
+        run: clippy,
+    },
+    Step {
+        name: "test",
+        what: "unit, integration, interop and whole-system tests",
+        run: test_workspace,
+    },
+    Step {
+        name: "doc",
+        what: "rustdoc with warnings as errors",
+        run: doc,
+    },
+    Step {
+        name: "firmware",
+        what: "build firmware crates for thumbv7em-none-eabihf and report their size",
+        run: firmware,
+    },
+    Step {
+        name: "fuzz",
+        what: "every cargo-fuzz target for a bounded time",
+        run: || fuzz(&[]),
+    },
+];
+
+pub(crate) fn test(args: &[String]) -> Result<()> {
+    let mut only = Vec::new();
+    let mut skip = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--list" => {
+                for s in STEPS {
+                    println!("{:10} {}", s.name, s.what);
+                }
+                return Ok(());
+            }
+            "--step" => only.push(it.next().context("--step needs a name")?.clone()),
+            "--skip" => skip.push(it.next().context("--skip needs a name")?.clone()),
+            other => bail!("unknown argument `{other}` (try --list)"),
+        }
+    }
+    for name in only.iter().chain(&skip) {
+        if !STEPS.iter().any(|s| s.name == name) {
+            bail!("no step named `{name}` (try --list)");
+        }
+    }
+    let started = Instant::now();
+    let mut timings = Vec::new();
+    for step in STEPS {
+        if (!only.is_empty() && !only.iter().any(|n| n == step.name))
+            || skip.iter().any(|n| n == step.name)
+        {
+            continue;
+        }
+        eprintln!("\nxtask: ==> {} ({})", step.name, step.what);
+        let t = Instant::now();
+        (step.run)().with_context(|| format!("step `{}` failed", step.name))?;
+        timings.push((step.name, t.elapsed()));
+    }
+    eprintln!("\nxtask: all steps passed in {:.0?}", started.elapsed());
+    for (name, took) in timings {
+        eprintln!("xtask:   {name:10} {took:.1?}");
+    }
+    Ok(())
+}
+
+fn fmt() -> Result<()> {
+    run_cmd(cmd("cargo").args(["fmt", "--all", "--check"]))
+}
+
+fn clippy() -> Result<()> {
+    run_cmd(cmd("cargo").args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))
+}
+
+fn test_workspace() -> Result<()> {
+    let venv = std::fs::canonicalize(setup::venv_dir()).ok();
+    let mut c = cmd("cargo");
+    c.args(["test", "--workspace", "--locked"])
+        // Tests that need an independent peer fail instead of skipping when this is set.
+        .env("OUTPOST_REQUIRE_PEERS", "1");
+    if let Some(venv) = venv {
+        c.env("OUTPOST_PEERS_VENV", venv);
+    }
+    run_cmd(&mut c)
+}
+
+fn doc() -> Result<()> {
+    run_cmd(
+        cmd("cargo")
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )
+}
+
+fn firmware() -> Result<()> {
+    for krate in FIRMWARE_CRATES {
+        run_cmd(cmd("cargo").args([
+            "build",
+            "--locked",
+            "--release",
+            "-p",
+            krate,
+            "--target",
+            EMBEDDED_TARGET,
+        ]))?;
+        let rlib = workspace_root()
+            .join("target")
+            .join(EMBEDDED_TARGET)
+            .join("release")
+            .join(format!("lib{}.rlib", krate.replace('-', "_")));
+        let size = std::fs::metadata(&rlib)
+            .with_context(|| format!("reading {}", rlib.display()))?
+            .len();
+        eprintln!(
+            "xtask: {krate} builds for {EMBEDDED_TARGET} (rlib {} KiB)",
+            size / 1024
+        );
+    }
+    Ok(())
+}
+
+/// Runs every cargo-fuzz target under `firmware/*/fuzz` and `host/*/fuzz` for a bounded time.
+pub(crate) fn fuzz(args: &[String]) -> Result<()> {
+    let mut seconds = 30u64;
+    let mut wanted = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--seconds" => {
+                seconds = it
+                    .next()
+                    .context("--seconds needs a number")?
+                    .parse()
+                    .context("--seconds needs a number")?;
+            }
+            other => wanted.push(other.to_owned()),
+        }
+    }
+    let root = workspace_root();
+    let mut dirs = Vec::new();
+    for top in ["firmware", "host"] {
+        for entry in std::fs::read_dir(root.join(top))? {
+            let fuzz = entry?.path().join("fuzz");
+            if fuzz.join("Cargo.toml").exists() {
+                dirs.push(fuzz);
+            }
+        }
+    }
+    dirs.sort();
+    // One target directory for every fuzz project, so libFuzzer is built once.
+    let target_dir = root.join("target").join("fuzz");
+    for dir in dirs {
+        let crate_dir = dir.parent().expect("fuzz dir has a parent");
+        let out = fuzz_cmd(crate_dir, &target_dir)
+            .arg("list")
+            .output()
+            .context("running cargo fuzz list")?;
+        let targets = String::from_utf8_lossy(&out.stdout).to_string();
+        for target in targets.lines().map(str::trim).filter(|t| !t.is_empty()) {
+            if !wanted.is_empty() && !wanted.iter().any(|w| w == target) {
+                continue;
+            }
+            eprintln!(
+                "xtask: fuzzing {}::{target} for {seconds} s",
+                crate_dir.display()
+            );
+            let corpus = target_dir.join("corpus").join(target);
+            std::fs::create_dir_all(&corpus)?;
+            let mut run = fuzz_cmd(crate_dir, &target_dir);
+            run.args(["run", "--sanitizer", "none", target])
+                .arg(&corpus)
+                .arg(crate_dir.join("fuzz").join("seeds").join(target))
+                .arg("--")
+                .arg(format!("-max_total_time={seconds}"))
+                .arg("-rss_limit_mb=1024");
+            run_cmd(&mut run)?;
+        }
+    }
+    Ok(())
+}
+
+fn fuzz_cmd(crate_dir: &Path, target_dir: &Path) -> Command {
+    let mut c = cmd("cargo");
+    c.arg("fuzz")
+        .current_dir(crate_dir)
+        .env("CARGO_TARGET_DIR", target_dir)
+        // cargo-fuzz passes -Z flags; the machine has only a stable toolchain.
+        .env("RUSTC_BOOTSTRAP", "1");
+    c
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the root")
+        .to_path_buf()
+}
+
+pub(crate) fn cmd(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    Command::new(program)
+}
+
+pub(crate) fn run_cmd(c: &mut Command) -> Result<()> {
+    eprintln!("xtask: $ {}", show(c));
+    let status = c
+        .status()
+        .with_context(|| format!("could not start {}", show(c)))?;
+    if !status.success() {
+        bail!("{} exited with {status}", show(c));
+    }
+    Ok(())
+}
+
+pub(crate) fn have_command(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+}
+
+fn show(c: &Command) -> String {
+    let mut s = c.get_program().to_string_lossy().to_string();
+    for a in c.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
