@@ -11,7 +11,7 @@ mod outcome;
 mod state;
 mod time;
 
-pub use ids::{ApiKeyId, CarrierId, IdError, MessageId, OperatorId};
+pub use ids::{ApiKeyId, CarrierId, IdError, MAX_ID_LEN, MessageId, OperatorId};
 pub use msisdn::{CountryCode, Msisdn, MsisdnError, NumberPolicy};
 pub use outcome::{DlrStatus, Outcome, RejectReason, RetryReason};
 pub use state::{MessageState, PartState, Priority, UnknownState};

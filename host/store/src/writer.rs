@@ -1,0 +1,190 @@
+//! The single writer thread and its group commit.
+//!
+//! Callers send jobs (closures over a transaction) down a channel. The thread takes every job
+//! waiting, runs each inside its own savepoint of one transaction, commits once, and only then
+//! answers each caller: a job's result is released only when its data is durable. If the commit
+//! fails, every job in the batch gets the error, so a caller never hears "stored" for data that
+//! is not.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Result, StoreError};
+
+/// A unit of work for the writer thread.
+trait Job: Send {
+    /// Runs inside a savepoint; an error rolls back only this job.
+    fn run(&mut self, tx: &Transaction<'_>);
+    /// Called after the batch's commit with its result.
+    fn finish(self: Box<Self>, committed: Result<()>);
+}
+
+struct Call<F, T> {
+    f: Option<F>,
+    result: Option<Result<T>>,
+    reply: Option<oneshot::Sender<Result<T>>>,
+}
+
+impl<F, T> Job for Call<F, T>
+where
+    F: FnOnce(&Transaction<'_>) -> Result<T> + Send,
+    T: Send,
+{
+    fn run(&mut self, tx: &Transaction<'_>) {
+        let Some(f) = self.f.take() else { return };
+        // A savepoint per job: an error rolls back this job's changes only, not its batch-mates'.
+        let result = match tx.execute_batch("SAVEPOINT job") {
+            Err(e) => Err(StoreError::classify(e)),
+            Ok(()) => match f(tx) {
+                Ok(v) => tx
+                    .execute_batch("RELEASE job")
+                    .map(|()| v)
+                    .map_err(StoreError::classify),
+                Err(e) => {
+                    if let Err(rb) = tx.execute_batch("ROLLBACK TO job; RELEASE job") {
+                        tracing::error!(error = %rb, "rolling back a failed store job");
+                    }
+                    Err(e)
+                }
+            },
+        };
+        self.result = Some(result);
+    }
+
+    fn finish(mut self: Box<Self>, committed: Result<()>) {
+        let result = match (committed, self.result.take()) {
+            (Ok(()), Some(r)) => r,
+            (Ok(()), None) => Err(StoreError::Closed),
+            (Err(e), Some(Ok(_))) => Err(e),
+            // The job itself failed: its own error is the more precise one.
+            (Err(_), Some(Err(e))) => Err(e),
+            (Err(e), None) => Err(e),
+        };
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(result);
+        } else if let Err(e) = result {
+            tracing::error!(error = %e, "background store write failed");
+        }
+    }
+}
+
+/// Counters of the writer's work, for metrics and for tests of group commit.
+#[derive(Debug, Default)]
+pub(crate) struct WriterStats {
+    pub(crate) jobs: AtomicU64,
+    pub(crate) commits: AtomicU64,
+    pub(crate) failed_commits: AtomicU64,
+    pub(crate) queued: AtomicU64,
+}
+
+/// The handle used to queue jobs.
+pub(crate) struct Writer {
+    tx: mpsc::UnboundedSender<Box<dyn Job>>,
+    pub(crate) stats: Arc<WriterStats>,
+}
+
+impl Writer {
+    pub(crate) fn start(conn: Connection, max_batch: usize) -> Result<Writer> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(WriterStats::default());
+        let s = stats.clone();
+        thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(conn, rx, max_batch.max(1), &s))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
+        Ok(Writer { tx, stats })
+    }
+
+    /// Queues `f` and waits until it committed. Cancelling the returned future does not cancel the
+    /// write: it still runs and commits; only the answer is lost.
+    pub(crate) async fn write<F, T>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        self.tx
+            .send(Box::new(Call {
+                f: Some(f),
+                result: None,
+                reply: Some(reply),
+            }))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues `f` without waiting; failures are logged. Jobs run in the order queued, so a later
+    /// [`Writer::write`] observes this one's effects.
+    pub(crate) fn write_detached<F>(&self, f: F)
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<()> + Send + 'static,
+    {
+        let job: Box<dyn Job> = Box::new(Call {
+            f: Some(f),
+            result: None,
+            reply: None,
+        });
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(job).is_err() {
+            tracing::error!("store writer is gone; a background write was dropped");
+        }
+    }
+}
+
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Box<dyn Job>>,
+    max: usize,
+    stats: &WriterStats,
+) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = run_batch(&mut conn, &mut batch);
+        let n = batch.len() as u64;
+        stats.jobs.fetch_add(n, Ordering::Relaxed);
+        stats.queued.fetch_sub(n, Ordering::Relaxed);
+        if committed.is_ok() {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+        } else {
+            stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+        }
+        for job in batch.drain(..) {
+            let c = match &committed {
+                Ok(()) => Ok(()),
+                Err(e) => Err(copy_error(e)),
+            };
+            job.finish(c);
+        }
+    }
+}
+
+fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::classify)?;
+    for job in batch.iter_mut() {
+        job.run(&tx);
+    }
+    tx.commit().map_err(StoreError::classify)
+}
+
+/// `StoreError` holds a `rusqlite::Error`, which is not `Clone`; each job gets an equivalent.
+fn copy_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Full => StoreError::Full,
+        StoreError::Closed => StoreError::Closed,
+        other => StoreError::CommitFailed(other.to_string()),
+    }
+}
