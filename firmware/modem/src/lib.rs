@@ -2,6 +2,8 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(not(test), no_std)]
 
+pub mod command;
 pub mod digest;
 pub mod error;
+pub mod hex;
 pub mod params;
