@@ -35,7 +35,7 @@ fn nibble(c: u8) -> Option<u8> {
 /// Decodes hex digits into `out`, replacing its contents.
 pub fn decode<const N: usize>(hex: &[u8], out: &mut heapless::Vec<u8, N>) -> Result<(), HexError> {
     out.clear();
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(HexError::OddLength);
     }
     for pair in hex.chunks_exact(2) {
