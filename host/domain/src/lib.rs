@@ -14,5 +14,5 @@ mod time;
 pub use ids::{ApiKeyId, CarrierId, IdError, MAX_ID_LEN, MessageId, OperatorId};
 pub use msisdn::{CountryCode, Msisdn, MsisdnError, NumberPolicy};
 pub use outcome::{DlrStatus, Outcome, RejectReason, RetryReason};
-pub use state::{MessageState, PartState, Priority, UnknownState};
+pub use state::{Encoding, MessageState, PartState, Priority, UnknownState};
 pub use time::UnixMillis;

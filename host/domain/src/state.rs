@@ -128,6 +128,35 @@ impl FromStr for PartState {
     }
 }
 
+/// The alphabet a message is sent in (TS 23.038): chosen once at accept, from the text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// GSM 7-bit default alphabet with the extension table.
+    Gsm7,
+    /// UCS-2 (UTF-16 code units).
+    Ucs2,
+}
+
+impl Encoding {
+    /// The API and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Gsm7 => "gsm7",
+            Encoding::Ucs2 => "ucs2",
+        }
+    }
+
+    /// Parses the API and database name.
+    pub fn from_name(s: &str) -> Option<Encoding> {
+        match s {
+            "gsm7" => Some(Encoding::Gsm7),
+            "ucs2" => Some(Encoding::Ucs2),
+            _ => None,
+        }
+    }
+}
+
 /// Scheduling priority, 0 (bulk) to 9 (urgent, e.g. one-time passwords). Default 5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

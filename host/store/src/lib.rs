@@ -26,9 +26,8 @@ use std::sync::atomic::Ordering;
 pub use inbound::{InboundFragment, InboundMessage, InboundStored};
 pub use keys::{ApiKey, NewApiKey};
 pub use messages::{
-    Accepted, AttemptRecord, AttemptResult, AttemptStart, BillingRow, Encoding, MessageDetail,
-    MessageFilter, MessageSummary, NewMessage, OutcomeRecord, PartDetail, Pending, Recovery,
-    Source,
+    Accepted, AttemptRecord, AttemptResult, AttemptStart, BillingRow, MessageDetail, MessageFilter,
+    MessageSummary, NewMessage, OutcomeRecord, PartDetail, Pending, Recovery, Source,
 };
 pub use reports::{DlrApplied, DlrRecord, ResendQuery, ResendRule};
 

@@ -7,7 +7,7 @@
 use std::str::FromStr;
 
 use domain::{
-    ApiKeyId, CarrierId, DlrStatus, MessageId, MessageState, Msisdn, PartState, Priority,
+    ApiKeyId, CarrierId, DlrStatus, Encoding, MessageId, MessageState, Msisdn, PartState, Priority,
     UnixMillis,
 };
 use rusqlite::{OptionalExtension, Row, Transaction, params};
@@ -51,33 +51,6 @@ impl Source {
             "test" => Source::Test,
             other => return Err(StoreError::Corrupt(format!("source {other:?}"))),
         })
-    }
-}
-
-/// The alphabet a message is sent in (TS 23.038).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Encoding {
-    /// GSM 7-bit default alphabet (with the extension table).
-    Gsm7,
-    /// UCS-2 (UTF-16 code units).
-    Ucs2,
-}
-
-impl Encoding {
-    fn as_str(self) -> &'static str {
-        match self {
-            Encoding::Gsm7 => "gsm7",
-            Encoding::Ucs2 => "ucs2",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Encoding> {
-        match s {
-            "gsm7" => Ok(Encoding::Gsm7),
-            "ucs2" => Ok(Encoding::Ucs2),
-            other => Err(StoreError::Corrupt(format!("encoding {other:?}"))),
-        }
     }
 }
 
@@ -391,7 +364,7 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<Result<MessageSummary>> {
             to: row.get(4)?,
             sender: row.get(5)?,
             body: row.get(6)?,
-            encoding: Encoding::parse(&encoding)?,
+            encoding: parse_encoding(&encoding)?,
             parts,
             priority: Priority::new(priority)
                 .ok_or_else(|| StoreError::Corrupt(format!("priority {priority}")))?,
@@ -409,6 +382,10 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<Result<MessageSummary>> {
         })
     };
     Ok(build())
+}
+
+fn parse_encoding(s: &str) -> Result<Encoding> {
+    Encoding::from_name(s).ok_or_else(|| StoreError::Corrupt(format!("encoding {s:?}")))
 }
 
 pub(crate) fn parse_state(s: &str) -> Result<MessageState> {
@@ -563,7 +540,7 @@ impl Store {
                             .map_err(|e| StoreError::Corrupt(format!("number {to:?}: {e}")))?,
                         sender: r.get(3)?,
                         body: r.get(4)?,
-                        encoding: Encoding::parse(&encoding)?,
+                        encoding: parse_encoding(&encoding)?,
                         parts: r.get(6)?,
                         priority: Priority::new(priority).unwrap_or_default(),
                         state: parse_state(&state)?,

@@ -7,8 +7,8 @@ mod reports;
 
 use std::path::PathBuf;
 
-use domain::{CarrierId, Msisdn, Priority, UnixMillis};
-use store::{Encoding, NewMessage, Source, Store, StoreOptions};
+use domain::{CarrierId, Encoding, Msisdn, Priority, UnixMillis};
+use store::{NewMessage, Source, Store, StoreOptions};
 
 /// A store in a fresh temporary directory (kept alive by the returned guard).
 pub(crate) fn open() -> (Store, tempfile::TempDir) {
