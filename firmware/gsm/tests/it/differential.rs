@@ -1,0 +1,1 @@
+//! Differential test against python-gsmmodem-new's `gsmmodem.pdu`.
