@@ -4,8 +4,8 @@
 
 use gsm::udh::{Ie, Udh};
 use gsm::{
-    Address, Deliver, Direction, Dump, PlanOptions, Submit, Timestamp, Tpdu, UserData,
-    decode, decode_with_sca, plan,
+    Address, Deliver, Direction, Dump, PlanOptions, Submit, Timestamp, Tpdu, UserData, decode,
+    decode_with_sca, plan,
 };
 use proptest::prelude::*;
 
@@ -47,7 +47,9 @@ fn ts() -> Timestamp {
 /// octets, zero fill up to the next septet boundary, then the septets (TS 23.040 9.2.3.24).
 fn reference_gsm7_ud(ies: &[u8], septets: &[u8]) -> Vec<u8> {
     let mut bits = Vec::new();
-    let header: Vec<u8> = std::iter::once(ies.len() as u8).chain(ies.iter().copied()).collect();
+    let header: Vec<u8> = std::iter::once(ies.len() as u8)
+        .chain(ies.iter().copied())
+        .collect();
     for octet in header {
         bits.extend((0..8).map(|i| (octet >> i) & 1));
     }
@@ -208,7 +210,17 @@ proptest! {
 #[test]
 fn too_many_parts_names_the_count() {
     let text = "a".repeat(153 * 255 + 1);
-    let err = plan(&text, &PlanOptions { max_parts: 255, ..PlanOptions::default() }).unwrap_err();
-    assert_eq!(err.to_string(), "the text needs 256 parts, at most 255 allowed");
+    let err = plan(
+        &text,
+        &PlanOptions {
+            max_parts: 255,
+            ..PlanOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the text needs 256 parts, at most 255 allowed"
+    );
     let _ = Submit::new(Address::parse("+1").unwrap(), UserData::from_text("x"));
 }
