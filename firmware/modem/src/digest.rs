@@ -368,6 +368,22 @@ impl<const N: usize> Digester<N> {
         self.set_echo(body);
     }
 
+    /// Expects the echo of a PDU body we wrote as hex digits of `pdu` (what `AT+CMGS` sends).
+    pub fn expect_echo_hex(&mut self, pdu: &[u8]) {
+        self.echo.clear();
+        for b in pdu {
+            if self
+                .echo
+                .extend_from_slice(&crate::hex::encode_byte(*b))
+                .is_err()
+            {
+                // Longer than a line can be: no echo can match.
+                self.echo.clear();
+                return;
+            }
+        }
+    }
+
     fn set_echo(&mut self, text: &[u8]) {
         self.echo.clear();
         // Longer than the line buffer: it would overflow anyway, so no echo can match.

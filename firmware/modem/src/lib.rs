@@ -7,3 +7,5 @@ pub mod digest;
 pub mod error;
 pub mod hex;
 pub mod params;
+pub mod profile;
+pub mod slot;
