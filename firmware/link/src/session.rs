@@ -261,7 +261,8 @@ where
         let len = postcard::to_slice(msg, &mut slot.body)
             .map_err(|_| SendError::TooLarge)?
             .len();
-        slot.len = len;
+        // `to_slice` into a MAX_BODY_LEN (246) buffer cannot return more than fits a u8.
+        slot.len = u8::try_from(len).map_err(|_| SendError::TooLarge)?;
         slot.sent_before = false;
         c.count += 1;
         Ok(())
@@ -357,8 +358,10 @@ where
             let from = (c.head + i) % N;
             let decision = match c.slots.get(from) {
                 // A body we encoded ourselves always decodes; keep it if it somehow does not.
-                Some(s) => postcard::from_bytes::<Tx>(s.body.get(..s.len).unwrap_or(&[]))
-                    .map_or(true, |m| keep(&m, s.sent_before)),
+                Some(s) => {
+                    postcard::from_bytes::<Tx>(s.body.get(..usize::from(s.len)).unwrap_or(&[]))
+                        .map_or(true, |m| keep(&m, s.sent_before))
+                }
                 None => true,
             };
             if decision {
@@ -378,7 +381,7 @@ where
 #[derive(Clone, Copy)]
 struct Slot {
     body: [u8; MAX_BODY_LEN],
-    len: usize,
+    len: u8,
     /// When this frame was last handed to `poll_transmit`'s caller.
     sent_at: u64,
     /// Sent to a previous incarnation of the peer, which restarted without acking it.
@@ -786,7 +789,7 @@ impl<const N: usize> Core<N> {
             };
             let idx = (self.head + offset) % N;
             let slot = self.slots.get_mut(idx)?;
-            let n = encode(&header, slot.body.get(..slot.len)?, out).ok()?;
+            let n = encode(&header, slot.body.get(..usize::from(slot.len))?, out).ok()?;
             slot.sent_at = now;
             if offset < self.highest_sent {
                 self.stats.retransmits = self.stats.retransmits.wrapping_add(1);
@@ -1336,6 +1339,15 @@ mod tests {
         let want: Vec<String> = (0..40).map(|i| format!("Message({i})")).collect();
         assert_eq!(b.take_log(), want);
         assert_eq!(b.s.core.rx_next, 0x0018);
+    }
+
+    #[test]
+    fn a_session_fits_in_a_few_kib() {
+        use crate::msg::{BankToHost, HostToBank};
+        // docs/link-protocol.md §7 quotes these (2464 bytes on thumbv7em).
+        // 2496 on 64-bit targets.
+        assert!(size_of::<Session<HostToBank, BankToHost, 8>>() <= 2496);
+        assert_eq!(size_of::<Slot>(), 256);
     }
 
     #[test]

@@ -2,4 +2,5 @@
 //! and the golden byte vectors quoted in `docs/link-protocol.md`.
 
 mod decoder;
+mod golden;
 mod sim;
