@@ -199,7 +199,14 @@ impl Address {
     /// anything else is an alphanumeric sender of at most 11 GSM 7-bit septets.
     pub fn parse(s: &str) -> Result<Address, AddressError> {
         if let Some(digits) = s.strip_prefix('+') {
-            return Address::international(digits);
+            // Positions in errors count from the start of what the user typed.
+            return Address::international(digits).map_err(|e| match e {
+                AddressError::BadDigit { ch, position } => AddressError::BadDigit {
+                    ch,
+                    position: position + 1,
+                },
+                e => e,
+            });
         }
         if !s.is_empty()
             && s.chars()
@@ -430,7 +437,9 @@ impl Address {
             // Some encoders (python-gsmmodem among them) count two semi-octets per octet, so
             // 7 characters in 7 octets claim 14 semi-octets, room for 8 septets: the eighth
             // is zero padding. A real trailing '@' in an 8-character sender is far rarer.
-            if (semi_octets * 4).is_multiple_of(7) && gsm7::unpack(value, 0, septets).last() == Some(0) {
+            if (semi_octets * 4).is_multiple_of(7)
+                && gsm7::unpack(value, 0, septets).last() == Some(0)
+            {
                 septets -= 1;
             }
             for c in gsm7::Decoder::new(gsm7::unpack(value, 0, septets)) {
@@ -525,7 +534,7 @@ mod tests {
             Address::parse("+12x"),
             Err(AddressError::BadDigit {
                 ch: 'x',
-                position: 2
+                position: 3
             })
         );
         assert_eq!(
