@@ -295,8 +295,8 @@ pub fn pick(
             return Decision::Send { index, tier };
         }
         // A better tier is only busy: wait for it rather than fall back.
-        let until = soonest.map_or(recheck_at, |(t, _)| t);
-        return wait(until, WaitReason::Busy);
+        let (until, reason) = soonest.unwrap_or((recheck_at, WaitReason::Busy));
+        return wait(until, reason);
     }
     if !routable {
         let op = match dest.and_then(|d| policy.operator_id(d)) {
