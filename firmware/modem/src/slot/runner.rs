@@ -761,6 +761,9 @@ where
         self.registration().await?;
         self.sms_setup().await?;
         self.cx.backoff_ms = 0;
+        // Banners and SIM changes seen while starting up belong to that start-up.
+        self.cx.book.rebooted = false;
+        self.cx.book.sim_lost = false;
         self.cx.book.armed = true;
         self.cx.set_state(SlotState::Ready);
         self.list_stored().await.map_err(exit_for)?;
