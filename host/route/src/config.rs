@@ -185,7 +185,7 @@ impl Default for RawQuietHours {
 pub struct RawRetry {
     /// Rounds (every usable carrier at most once each) before a message fails.
     pub max_rounds: u32,
-    /// Failed attempts before a message fails.
+    /// Attempts (of any outcome) before a message fails.
     pub max_attempts: u32,
     /// Delay before round 2 (doubling each round).
     pub backoff: String,
@@ -197,7 +197,7 @@ impl Default for RawRetry {
     fn default() -> Self {
         RawRetry {
             max_rounds: 3,
-            max_attempts: 10,
+            max_attempts: 20,
             backoff: "30s".into(),
             backoff_max: "10m".into(),
         }

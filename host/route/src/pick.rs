@@ -31,7 +31,8 @@ pub struct MessageView<'a> {
     pub tried: &'a [CarrierId],
     /// The current round, from 0.
     pub round: u32,
-    /// Failed attempts so far (attempts whose [`crate::NextStep`] excluded the carrier).
+    /// Attempts handed to carriers so far, whatever their outcome (a throttled attempt counts
+    /// too, so that a carrier throttling forever cannot keep a message alive forever).
     pub attempts: u32,
     /// Operator channels it may not use (a re-send after a negative receipt avoids the channel
     /// that failed).
@@ -156,7 +157,7 @@ pub fn pick(
         return no_route(format!("gave up after {} rounds", rules.max_rounds));
     }
     if msg.attempts >= rules.max_attempts {
-        return no_route(format!("gave up after {} failed attempts", msg.attempts));
+        return no_route(format!("gave up after {} attempts", msg.attempts));
     }
     let wait = |until: UnixMillis, reason| {
         let mut until = until.max(UnixMillis(now.0.saturating_add(1)));

@@ -93,7 +93,8 @@ impl TierOrder {
 pub struct RetryRules {
     /// Rounds before the message fails (at least 1).
     pub max_rounds: u32,
-    /// Failed attempts before the message fails, across all rounds (at least 1).
+    /// Attempts before the message fails, across all rounds, whatever their outcomes (at least
+    /// 1).
     pub max_attempts: u32,
     /// The delay before each new round.
     pub backoff: Backoff,

@@ -13,11 +13,12 @@ use domain::{Outcome, RejectReason, RetryReason, UnixMillis};
 pub enum NextStep {
     /// The carrier accepted it: the message is `submitted`; its receipts decide the rest.
     Done,
-    /// Call [`crate::pick`] again now. When `exclude` is true the attempt failed the message:
-    /// add the carrier to the message's tried set and count a failed attempt. When false the
-    /// carrier was only throttled (and is paused by [`crate::Candidate::on_outcome`]).
+    /// Call [`crate::pick`] again now (the attempt counts in
+    /// [`crate::MessageView::attempts`]). When `exclude` is true the attempt failed: add the
+    /// carrier to the message's tried set for the rest of the round. When false the carrier was
+    /// only throttled (and [`crate::Candidate::on_outcome`] paused it).
     RetryNow {
-        /// Whether to exclude the carrier for the rest of the round and count the failure.
+        /// Whether to exclude the carrier for the rest of the round.
         exclude: bool,
     },
     /// Put the message back in the queue, due at `at` (the service is shutting down).
