@@ -534,6 +534,12 @@ impl<const N: usize> Core<N> {
         now: u64,
         on_event: &mut impl FnMut(Event<Rx>),
     ) {
+        if hello.boot_id == self.config.boot_id {
+            // Our own handshake coming back: TX looped to RX, or a modem echoing. Talking to
+            // ourselves would look like a working link, so refuse it.
+            self.stats.protocol_errors = self.stats.protocol_errors.wrapping_add(1);
+            return;
+        }
         let theirs = Version {
             major: hello.major,
             minor: hello.minor,
@@ -1289,6 +1295,22 @@ mod tests {
         a.feed(&raw_hello(Kind::Hello, 3, 0xC, None), 0);
         assert_eq!(a.take_log().len(), 2);
         assert!(!a.s.is_up());
+    }
+
+    #[test]
+    fn a_looped_back_line_never_comes_up() {
+        let mut a: End<8> = End::new(0xA);
+        let mut now = 0;
+        for _ in 0..10 {
+            a.tick(now);
+            for f in a.frames(now) {
+                a.feed(&f, now);
+            }
+            now += 500;
+        }
+        assert_eq!(a.take_log(), Vec::<String>::new());
+        assert_eq!(a.s.peer(), None);
+        assert_eq!(a.s.stats().protocol_errors, 10);
     }
 
     #[test]

@@ -287,7 +287,8 @@ fn pdu_len() -> impl Strategy<Value = usize> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 24,
+        // PROPTEST_CASES raises it for a longer soak.
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
@@ -342,9 +343,11 @@ proptest! {
         prop_assert_eq!(&out.bank2_got, &(j..n).collect::<Vec<_>>(), "new bank got a suffix");
         prop_assert!(j <= k, "nothing skipped: old bank had {k}, new bank starts at {j}");
         prop_assert!(k - j <= 8, "overlap bounded by the window");
-        // The host saw the restart exactly once, after which the link came back.
+        // The host saw the restart at most once (not at all if the first bank died before the
+        // handshake or after everything was acked), and the link came back after it.
         let restarts = out.host_events.iter().filter(|e| e.starts_with("PeerRestarted")).count();
-        if k < n || j < n {
+        prop_assert!(restarts <= 1, "{:?}", out.host_events);
+        if k > 0 && k < n {
             prop_assert_eq!(restarts, 1, "{:?}", out.host_events);
         }
         prop_assert_eq!(out.host_events.last().map(String::as_str), Some("LinkUp"));
