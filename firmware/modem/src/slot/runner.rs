@@ -371,8 +371,24 @@ impl<M: RawMutex, P: OutputPin> Ctx<'_, M, P> {
     /// A `+CMGL` entry with its PDU line.
     fn offer_listed(&mut self, mem: Mem, entry: ListEntry, hex_pdu: &[u8]) {
         // Only received messages (0 unread, 1 read); stored outgoing ones are not ours.
-        if entry.stat > 1 || self.book.known(mem, entry.index) {
+        let index = entry.index;
+        if entry.stat > 1
+            || self.book.offered.contains(&(mem, index))
+            || self.book.to_delete.contains(&(mem, index))
+        {
             return;
+        }
+        // Announced earlier but not read yet: the listing carries the PDU, take it from here.
+        if let Some(pos) = self
+            .book
+            .unread
+            .iter()
+            .position(|s| s.mem == mem && s.index == index)
+        {
+            if !self.room() {
+                return;
+            }
+            self.book.unread.remove(pos);
         }
         if !self.room() {
             self.book.note_stored(Stored {
@@ -736,6 +752,7 @@ where
         self.cx.consecutive_timeouts = 0;
         self.cx.cur_mem = None;
         if start != Start::Sim {
+            self.cx.book.late_banners = 0;
             self.cx.set_state(SlotState::Booting);
             self.rx.dig.reset();
             match start {

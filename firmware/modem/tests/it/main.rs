@@ -13,4 +13,19 @@ macro_rules! transcripts {
     };
 }
 
-transcripts!(sim800_power_on_send_receive);
+transcripts!(
+    ack_before_delete,
+    cms_error_after_body,
+    ec25_lte_urcs_between,
+    generic_pin_configured,
+    huawei_rssi_noise,
+    lost_prompt,
+    pin_wrong_then_configured,
+    reboot_mid_send,
+    registration_denied,
+    sim800_power_on_send_receive,
+    sim_pulled_mid_session,
+    stored_at_startup,
+    unresponsive_then_power_cycle,
+    urc_storm_while_sending,
+);
