@@ -403,5 +403,9 @@ fn largest_messages_on_a_clean_line() {
         out.finished_at_ms
     );
     // About 200 bytes per frame at 11.5 bytes/ms: 40 frames take ~700 ms of wire time.
-    assert!(out.finished_at_ms.is_some_and(|t| t < 1500), "{:?}", out.finished_at_ms);
+    assert!(
+        out.finished_at_ms.is_some_and(|t| t < 1500),
+        "{:?}",
+        out.finished_at_ms
+    );
 }
