@@ -436,10 +436,9 @@ impl Address {
             let mut septets = semi_octets * 4 / 7;
             // Some encoders (python-gsmmodem among them) count two semi-octets per octet, so
             // 7 characters in 7 octets claim 14 semi-octets, room for 8 septets: the eighth
-            // is zero padding. A real trailing '@' in an 8-character sender is far rarer.
-            if (semi_octets * 4).is_multiple_of(7)
-                && gsm7::unpack(value, 0, septets).last() == Some(0)
-            {
+            // is zero padding. 14 is the only even length ≤ 20 where this happens; a real
+            // trailing '@' in an 8-character sender (also 14) is the rarer reading.
+            if semi_octets == 14 && gsm7::unpack(value, 0, septets).last() == Some(0) {
                 septets -= 1;
             }
             for c in gsm7::Decoder::new(gsm7::unpack(value, 0, septets)) {

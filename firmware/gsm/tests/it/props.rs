@@ -174,9 +174,14 @@ proptest! {
             }
             if let Ok(tpdu) = decode(&bytes, direction) {
                 let _ = Dump::tpdu(&tpdu).to_string();
+                // Re-encoding reaches a fixpoint after one round: decoded address text is
+                // normalised once (see `Address::decode` on trailing '@' padding).
                 let mut out = [0u8; 400];
                 if let Ok(n) = tpdu.encode(&mut out) {
-                    prop_assert_eq!(decode(&out[..n], direction), Ok(tpdu));
+                    let once = decode(&out[..n], direction).unwrap();
+                    let mut again = [0u8; 400];
+                    let m = once.encode(&mut again).unwrap();
+                    prop_assert_eq!(decode(&again[..m], direction), Ok(once));
                 }
             }
         }
