@@ -595,6 +595,19 @@ pub(crate) async fn replay(name: &str, text: &str, bytewise: bool) {
                     presses.borrow()
                 );
             }
+            ["expect", "quiet"] => {
+                // Let the runner act on everything it has, without time passing: it must not
+                // have written anything the script does not show.
+                for _ in 0..200 {
+                    tokio::task::yield_now().await;
+                }
+                let s = script.borrow();
+                assert!(
+                    s.pending.is_empty(),
+                    "{at}: runner wrote `{}`",
+                    show(&s.pending)
+                );
+            }
             ["expect", "count", name, n] => {
                 let ok = eventually(|| status_value(&control, name) == *n).await;
                 assert!(
