@@ -11,13 +11,14 @@ use anyhow::{Context, Result, bail};
 use crate::steps::{cmd, have_command, run_cmd};
 
 /// Debian packages the test suite uses: QEMU for the bank firmware, independent AT clients
-/// (gammu, smstools) and serial plumbing (socat).
+/// (gammu, smstools), serial plumbing (socat) and `arm-none-eabi-size` for firmware sizes.
 const APT_PACKAGES: &[&str] = &[
     "qemu-system-arm",
     "gammu",
     "gammu-smsd",
     "smstools",
     "socat",
+    "binutils-arm-none-eabi",
 ];
 
 /// Python test peers, pinned: independent implementations our codecs and servers are checked

@@ -168,6 +168,52 @@ fn firmware() -> Result<()> {
             size / 1024
         );
     }
+    gsm_flash_size()
+}
+
+/// The gsm codec's flash footprint: `firmware/gsm/size` is a tiny `no_std` program linking the
+/// codec's entry points, measured against the same program linking none of it.
+fn gsm_flash_size() -> Result<()> {
+    let dir = workspace_root().join("firmware").join("gsm").join("size");
+    let target_dir = workspace_root().join("target").join("gsm-size");
+    let mut flash = Vec::new();
+    for features in ["baseline", "", "dump"] {
+        let mut build = cmd("cargo");
+        build
+            .current_dir(&dir)
+            .args(["build", "--release", "--locked"])
+            .env("CARGO_TARGET_DIR", &target_dir);
+        if !features.is_empty() {
+            build.args(["--features", features]);
+        }
+        run_cmd(&mut build)?;
+        let elf = target_dir.join(EMBEDDED_TARGET).join("release").join("gsm-size");
+        let out = cmd("arm-none-eabi-size")
+            .arg(&elf)
+            .output()
+            .context("running arm-none-eabi-size (Debian binutils-arm-none-eabi)")?;
+        // Berkeley format, second line: text data bss ...; flash holds text and data.
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<u64> = stdout
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(2)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        if fields.len() != 2 {
+            bail!("unexpected arm-none-eabi-size output: {stdout}");
+        }
+        flash.push(fields.iter().sum::<u64>());
+    }
+    if let [base, codec, dump] = flash[..] {
+        eprintln!(
+            "xtask: gsm codec flash on {EMBEDDED_TARGET} (opt-level s, LTO): {} B, with Dump {} B",
+            codec.saturating_sub(base),
+            dump.saturating_sub(base)
+        );
+    }
     Ok(())
 }
 
