@@ -30,6 +30,8 @@ CREATE TABLE messages (
     round           INTEGER NOT NULL DEFAULT 0,
     attempts        INTEGER NOT NULL DEFAULT 0,
     carrier_id      TEXT,                    -- carrier of the latest attempt
+    resends         INTEGER NOT NULL DEFAULT 0, -- re-sends after negative or missing receipts
+    avoid           TEXT,                    -- operator channels a re-send avoids, comma-separated
     report          INTEGER NOT NULL,        -- 1 when a delivery report is wanted
     dlr_url         TEXT,
     dlr_mask        INTEGER,

@@ -10,6 +10,7 @@ use domain::{CarrierId, UnixMillis};
 use rusqlite::{Transaction, params};
 use serde::Serialize;
 
+use crate::writer::Committed;
 use crate::{Result, Store};
 
 /// One received part (or a whole single-part message), already decoded to text.
@@ -77,42 +78,36 @@ const MISSING: &str = "[…]";
 
 impl Store {
     /// Stores one inbound part durably (resolves after commit) and reassembles if complete.
-    pub async fn store_inbound(&self, f: InboundFragment) -> Result<InboundStored> {
-        self.inner.writer.write(move |tx| store_tx(tx, &f)).await
+    pub fn store_inbound(&self, f: InboundFragment) -> Committed<InboundStored> {
+        self.inner.writer.write(move |tx| store_tx(tx, &f))
     }
 
     /// Stores, as incomplete messages, every group whose first part is older than `before`; the
     /// missing parts are marked `[…]`. Returns what was released.
-    pub async fn release_stale_fragments(&self, before: UnixMillis) -> Result<Vec<InboundMessage>> {
-        self.inner
-            .writer
-            .write(move |tx| {
-                let groups: Vec<(String, String, u16, u8)> = tx
-                    .prepare_cached(
-                        "SELECT carrier_id, from_number, ref, total FROM inbound_fragments \
+    pub fn release_stale_fragments(&self, before: UnixMillis) -> Committed<Vec<InboundMessage>> {
+        self.inner.writer.write(move |tx| {
+            let groups: Vec<(String, String, u16, u8)> = tx
+                .prepare_cached(
+                    "SELECT carrier_id, from_number, ref, total FROM inbound_fragments \
                          GROUP BY carrier_id, from_number, ref, total HAVING MIN(received_at) < ?1",
-                    )?
-                    .query_map([before.0], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })?
-                    .collect::<rusqlite::Result<_>>()?;
-                let mut out = Vec::new();
-                for (carrier, from, r, total) in groups {
-                    out.push(assemble(tx, &carrier, &from, r, total, false)?);
-                }
-                Ok(out)
-            })
-            .await
+                )?
+                .query_map([before.0], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out = Vec::new();
+            for (carrier, from, r, total) in groups {
+                out.push(assemble(tx, &carrier, &from, r, total, false)?);
+            }
+            Ok(out)
+        })
     }
 
     /// Forgets fingerprints older than `before` (a part re-sent after that is stored again).
-    pub async fn prune_inbound_fingerprints(&self, before: UnixMillis) -> Result<u64> {
-        self.inner
-            .writer
-            .write(move |tx| {
-                Ok(tx.execute("DELETE FROM inbound_seen WHERE seen_at < ?1", [before.0])? as u64)
-            })
-            .await
+    pub fn prune_inbound_fingerprints(&self, before: UnixMillis) -> Committed<u64> {
+        self.inner.writer.write(move |tx| {
+            Ok(tx.execute("DELETE FROM inbound_seen WHERE seen_at < ?1", [before.0])? as u64)
+        })
     }
 
     /// Inbound messages, newest first, with keyset paging.

@@ -11,6 +11,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::writer::Committed;
 use crate::{Result, Store, StoreError};
 
 /// A stored key (without its secret).
@@ -140,16 +141,13 @@ impl Store {
     }
 
     /// Revokes a key; false if it does not exist or was already revoked.
-    pub async fn revoke_api_key(&self, id: ApiKeyId, now: UnixMillis) -> Result<bool> {
-        self.inner
-            .writer
-            .write(move |tx| {
-                Ok(tx.execute(
-                    "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                    params![id.0, now.0],
-                )? == 1)
-            })
-            .await
+    pub fn revoke_api_key(&self, id: ApiKeyId, now: UnixMillis) -> Committed<bool> {
+        self.inner.writer.write(move |tx| {
+            Ok(tx.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id.0, now.0],
+            )? == 1)
+        })
     }
 }
 

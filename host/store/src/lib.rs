@@ -29,9 +29,10 @@ pub use messages::{
     Accepted, AttemptRecord, AttemptResult, AttemptStart, BillingRow, MessageDetail, MessageFilter,
     MessageSummary, NewMessage, OutcomeRecord, PartDetail, Pending, Recovery, Source,
 };
-pub use reports::{DlrApplied, DlrRecord, ResendQuery, ResendRule};
+pub use reports::{DlrApplied, DlrRecord, Resend, ResendQuery, ResendRule};
 
 use reader::ReadPool;
+pub use writer::Committed;
 use writer::Writer;
 
 /// Why a store operation failed. Callers decide: the HTTP API answers 503 for all of these.
@@ -148,8 +149,8 @@ impl Store {
     }
 
     /// Waits until every write queued before this call has committed (or failed).
-    pub async fn flush(&self) -> Result<()> {
-        self.inner.writer.write(|_| Ok(())).await
+    pub fn flush(&self) -> Committed<()> {
+        self.inner.writer.write(|_| Ok(()))
     }
 
     /// Counters of the writer thread's work so far.

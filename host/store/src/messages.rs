@@ -13,6 +13,7 @@ use domain::{
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde::Serialize;
 
+use crate::writer::Committed;
 use crate::{Result, Store, StoreError};
 
 /// Which front door a message came in through.
@@ -137,8 +138,13 @@ pub struct Pending {
     pub attempts: u32,
     /// Client wants a report.
     pub report: bool,
-    /// Carriers already tried in the current round (never picked again this round).
+    /// Carriers it may not use now: those tried in the current round and, once it was re-sent
+    /// after a negative receipt, every carrier that accepted it before.
     pub tried: Vec<CarrierId>,
+    /// Re-sends so far.
+    pub resends: u32,
+    /// Operator channels a re-send avoids.
+    pub avoid: Vec<String>,
 }
 
 /// Opens an attempt: the dispatcher handed the message to `carrier`.
@@ -461,12 +467,13 @@ fn insert_message(tx: &Transaction<'_>, m: &NewMessage) -> Result<Accepted> {
     })
 }
 
-fn tried_this_round(tx: &rusqlite::Connection, id: i64, round: u32) -> Result<Vec<CarrierId>> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT carrier_id FROM attempts WHERE message_id = ?1 AND round = ?2 \
-         AND (outcome IS NULL OR outcome <> 'accepted') ORDER BY no",
+fn tried(conn: &rusqlite::Connection, id: i64, round: u32, resent: bool) -> Result<Vec<CarrierId>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT carrier_id FROM attempts WHERE message_id = ?1 AND outcome <> 'resend' \
+         AND ((round = ?2 AND (outcome IS NULL OR outcome <> 'accepted')) \
+              OR (?3 AND outcome = 'accepted')) ORDER BY no",
     )?;
-    let rows = stmt.query_map(params![id, round], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map(params![id, round, resent], |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
     for r in rows {
         out.push(parse_carrier(&r?)?);
@@ -474,43 +481,78 @@ fn tried_this_round(tx: &rusqlite::Connection, id: i64, round: u32) -> Result<Ve
     Ok(out)
 }
 
+const PENDING_COLUMNS: &str = "id, api_key_id, to_number, sender, body, encoding, parts, \
+    priority, state, created_at, not_before, expires_at, next_attempt_at, round, attempts, report, \
+    resends, avoid";
+
+fn pending_from_row(conn: &rusqlite::Connection, r: &Row<'_>) -> Result<Pending> {
+    let id: i64 = r.get(0)?;
+    let to: String = r.get(2)?;
+    let encoding: String = r.get(5)?;
+    let state: String = r.get(8)?;
+    let priority: u8 = r.get(7)?;
+    let round: u32 = r.get(13)?;
+    let resends: u32 = r.get(16)?;
+    let avoid: Option<String> = r.get(17)?;
+    Ok(Pending {
+        id: MessageId(id),
+        api_key: r.get::<_, Option<i64>>(1)?.map(ApiKeyId),
+        to: Msisdn::from_e164(&to)
+            .map_err(|e| StoreError::Corrupt(format!("number {to:?}: {e}")))?,
+        sender: r.get(3)?,
+        body: r.get(4)?,
+        encoding: parse_encoding(&encoding)?,
+        parts: r.get(6)?,
+        priority: Priority::new(priority).unwrap_or_default(),
+        state: parse_state(&state)?,
+        created_at: UnixMillis(r.get(9)?),
+        not_before: r.get::<_, Option<i64>>(10)?.map(UnixMillis),
+        expires_at: r.get::<_, Option<i64>>(11)?.map(UnixMillis),
+        next_attempt_at: UnixMillis(r.get(12)?),
+        round,
+        attempts: r.get(14)?,
+        report: r.get(15)?,
+        tried: tried(conn, id, round, resends > 0)?,
+        resends,
+        avoid: avoid
+            .map(|a| a.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
+    })
+}
+
 impl Store {
     /// Stores `batch` atomically (all or none) and resolves once it is durable.
     ///
     /// Cancelling the future does not cancel the write; the messages may still be stored, which is
     /// why clients should send idempotency keys.
-    pub async fn accept(&self, batch: Vec<NewMessage>) -> Result<Vec<Accepted>> {
+    pub fn accept(&self, batch: Vec<NewMessage>) -> Committed<Vec<Accepted>> {
         self.inner
             .writer
             .write(move |tx| batch.iter().map(|m| insert_message(tx, m)).collect())
-            .await
     }
 
     /// Crash recovery, run once at start before dispatching: attempts left open by a previous
     /// run are closed as `lost` (the carrier may have sent them: `maybe_sent`), and their
     /// messages go back to `queued`, eligible at once. Duplicates to a handset are therefore
     /// bounded by what was in flight when the service stopped.
-    pub async fn recover(&self, now: UnixMillis) -> Result<Recovery> {
-        self.inner
-            .writer
-            .write(move |tx| {
-                let lost = tx.execute(
-                    "UPDATE attempts SET ended_at = ?1, outcome = 'lost', maybe_sent = 1, \
+    pub fn recover(&self, now: UnixMillis) -> Committed<Recovery> {
+        self.inner.writer.write(move |tx| {
+            let lost = tx.execute(
+                "UPDATE attempts SET ended_at = ?1, outcome = 'lost', maybe_sent = 1, \
                      detail = 'service stopped while the attempt was in flight' \
                      WHERE ended_at IS NULL",
-                    params![now.0],
-                )?;
-                let requeued = tx.execute(
-                    "UPDATE messages SET state = 'queued', next_attempt_at = ?1, updated_at = ?1 \
+                params![now.0],
+            )?;
+            let requeued = tx.execute(
+                "UPDATE messages SET state = 'queued', next_attempt_at = ?1, updated_at = ?1 \
                      WHERE state = 'dispatching'",
-                    params![now.0],
-                )?;
-                Ok(Recovery {
-                    requeued: requeued as u64,
-                    lost_attempts: lost as u64,
-                })
+                params![now.0],
+            )?;
+            Ok(Recovery {
+                requeued: requeued as u64,
+                lost_attempts: lost as u64,
             })
-            .await
+        })
     }
 
     /// Every message that is not final, for the dispatcher's in-memory queue at start.
@@ -519,42 +561,32 @@ impl Store {
         self.inner
             .readers
             .read(|conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT id, api_key_id, to_number, sender, body, encoding, parts, priority, \
-                     state, created_at, not_before, expires_at, next_attempt_at, round, attempts, \
-                     report FROM messages WHERE final_at IS NULL ORDER BY id",
-                )?;
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {PENDING_COLUMNS} FROM messages WHERE final_at IS NULL ORDER BY id"
+                ))?;
                 let mut rows = stmt.query([])?;
                 let mut out = Vec::new();
                 while let Some(r) = rows.next()? {
-                    let id: i64 = r.get(0)?;
-                    let to: String = r.get(2)?;
-                    let encoding: String = r.get(5)?;
-                    let state: String = r.get(8)?;
-                    let priority: u8 = r.get(7)?;
-                    let round: u32 = r.get(13)?;
-                    out.push(Pending {
-                        id: MessageId(id),
-                        api_key: r.get::<_, Option<i64>>(1)?.map(ApiKeyId),
-                        to: Msisdn::from_e164(&to)
-                            .map_err(|e| StoreError::Corrupt(format!("number {to:?}: {e}")))?,
-                        sender: r.get(3)?,
-                        body: r.get(4)?,
-                        encoding: parse_encoding(&encoding)?,
-                        parts: r.get(6)?,
-                        priority: Priority::new(priority).unwrap_or_default(),
-                        state: parse_state(&state)?,
-                        created_at: UnixMillis(r.get(9)?),
-                        not_before: r.get::<_, Option<i64>>(10)?.map(UnixMillis),
-                        expires_at: r.get::<_, Option<i64>>(11)?.map(UnixMillis),
-                        next_attempt_at: UnixMillis(r.get(12)?),
-                        round,
-                        attempts: r.get(14)?,
-                        report: r.get(15)?,
-                        tried: tried_this_round(conn, id, round)?,
-                    });
+                    out.push(pending_from_row(conn, r)?);
                 }
                 Ok(out)
+            })
+            .await
+    }
+
+    /// One live message (after a re-send put it back in the queue); `None` if it is final.
+    pub async fn load_pending(&self, id: MessageId) -> Result<Option<Pending>> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {PENDING_COLUMNS} FROM messages WHERE id = ?1 AND final_at IS NULL"
+                ))?;
+                let mut rows = stmt.query([id.0])?;
+                match rows.next()? {
+                    Some(r) => Ok(Some(pending_from_row(conn, r)?)),
+                    None => Ok(None),
+                }
             })
             .await
     }
@@ -592,36 +624,29 @@ impl Store {
     /// Closes an attempt and moves its message. For an accepted attempt, delivery reports that
     /// arrived before this record (stored unmatched) are matched now; the ones that apply are
     /// returned so the caller can notify clients.
-    pub async fn finish_attempt(
-        &self,
-        rec: OutcomeRecord,
-    ) -> Result<Vec<crate::reports::DlrApplied>> {
+    pub fn finish_attempt(&self, rec: OutcomeRecord) -> Committed<Vec<crate::reports::DlrApplied>> {
         self.inner
             .writer
             .write(move |tx| finish_attempt_tx(tx, &rec))
-            .await
     }
 
     /// Marks a live message final without an attempt (expired in the queue, or cancelled).
-    pub async fn finalize(
+    pub fn finalize(
         &self,
         id: MessageId,
         state: MessageState,
         error: Option<String>,
         at: UnixMillis,
-    ) -> Result<bool> {
-        self.inner
-            .writer
-            .write(move |tx| {
-                let n = tx
-                    .prepare_cached(
-                        "UPDATE messages SET state = ?2, error = ?3, final_at = ?4, updated_at = ?4 \
+    ) -> Committed<bool> {
+        self.inner.writer.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE messages SET state = ?2, error = ?3, final_at = ?4, updated_at = ?4 \
                          WHERE id = ?1 AND final_at IS NULL",
-                    )?
-                    .execute(params![id.0, state.as_str(), error, at.0])?;
-                Ok(n == 1)
-            })
-            .await
+                )?
+                .execute(params![id.0, state.as_str(), error, at.0])?;
+            Ok(n == 1)
+        })
     }
 
     /// One message with its attempts and parts.

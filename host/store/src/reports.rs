@@ -11,6 +11,7 @@ use domain::{ApiKeyId, CarrierId, DlrStatus, MessageId, MessageState, UnixMillis
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::messages::parse_state;
+use crate::writer::Committed;
 use crate::{Result, Store};
 
 /// A delivery report as a carrier reported it.
@@ -58,6 +59,12 @@ pub struct DlrApplied {
 pub struct ResendQuery {
     /// Message.
     pub message_id: MessageId,
+    /// Its destination (E.164).
+    pub to: String,
+    /// Re-sends so far.
+    pub resends: u32,
+    /// When the reported part was accepted by the carrier.
+    pub submitted_at: UnixMillis,
     /// Reporting carrier.
     pub carrier: CarrierId,
     /// Negative status.
@@ -68,21 +75,30 @@ pub struct ResendQuery {
     pub round: u32,
 }
 
-/// Re-send rule: `Some(t)` puts the message back to `queued` for round `round + 1` at `t`.
-pub type ResendRule = Box<dyn FnOnce(&ResendQuery) -> Option<UnixMillis> + Send>;
+/// A re-send decided by the caller's rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resend {
+    /// When the message may go again.
+    pub at: UnixMillis,
+    /// An operator channel the re-send must avoid (the one that failed), if known.
+    pub avoid_operator: Option<String>,
+}
+
+/// Re-send rule: `Some` puts the message back to `queued` for the next round; every carrier
+/// that carried it before is then avoided too (see [`crate::Pending::tried`]).
+pub type ResendRule = Box<dyn FnOnce(&ResendQuery) -> Option<Resend> + Send>;
 
 impl Store {
     /// Stores a report, matches it to its part and updates the message; `None` if unmatched
     /// (kept for later matching). A negative final report consults `resend`.
-    pub async fn record_dlr(
+    pub fn record_dlr(
         &self,
         rec: DlrRecord,
         resend: Option<ResendRule>,
-    ) -> Result<Option<DlrApplied>> {
+    ) -> Committed<Option<DlrApplied>> {
         self.inner
             .writer
             .write(move |tx| record_tx(tx, &rec, resend))
-            .await
     }
 }
 
@@ -179,20 +195,34 @@ fn apply(
     seq: u16,
     resend: Option<ResendRule>,
 ) -> Result<DlrApplied> {
-    let (old_part_state, msg_state, api_key, round, parts): (
-        String,
-        String,
-        Option<i64>,
-        u32,
-        u16,
-    ) = tx
+    let row: PartRow = tx
         .prepare_cached(
-            "SELECT p.state, m.state, m.api_key_id, m.round, m.parts FROM parts p \
-             JOIN messages m ON m.id = p.message_id WHERE p.message_id = ?1 AND p.seq = ?2",
+            "SELECT p.state, m.state, m.api_key_id, m.round, m.parts, m.to_number, m.resends, \
+             p.submitted_at FROM parts p JOIN messages m ON m.id = p.message_id \
+             WHERE p.message_id = ?1 AND p.seq = ?2",
         )?
         .query_row(params![message_id.0, seq], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok(PartRow {
+                part_state: r.get(0)?,
+                msg_state: r.get(1)?,
+                api_key: r.get(2)?,
+                round: r.get(3)?,
+                parts: r.get(4)?,
+                to: r.get(5)?,
+                resends: r.get(6)?,
+                submitted_at: r.get(7)?,
+            })
         })?;
+    let PartRow {
+        part_state: old_part_state,
+        msg_state,
+        api_key,
+        round,
+        parts,
+        to,
+        resends,
+        submitted_at,
+    } = row;
     let mut state = parse_state(&msg_state)?;
     let new_part_state = match rec.status {
         DlrStatus::Delivered => "delivered",
@@ -232,12 +262,15 @@ fn apply(
         } else if rec.status.is_final() {
             let query = ResendQuery {
                 message_id,
+                to,
+                resends,
+                submitted_at: UnixMillis(submitted_at.unwrap_or(rec.received_at.0)),
                 carrier: rec.carrier.clone(),
                 status: rec.status,
                 error: rec.error.clone(),
                 round,
             };
-            if let Some(at) = resend.and_then(|rule| rule(&query)) {
+            if let Some(plan) = resend.and_then(|rule| rule(&query)) {
                 tx.prepare_cached(
                     "INSERT INTO attempts (message_id, no, carrier_id, round, started_at, ended_at, \
                      outcome, detail) SELECT id, attempts + 1, ?2, round, ?3, ?3, 'resend', ?4 \
@@ -256,9 +289,16 @@ fn apply(
                 ])?;
                 tx.prepare_cached(
                     "UPDATE messages SET state = 'queued', attempts = attempts + 1, round = round + 1, \
-                     next_attempt_at = ?2, updated_at = ?3 WHERE id = ?1",
+                     resends = resends + 1, next_attempt_at = ?2, updated_at = ?3, \
+                     avoid = CASE WHEN ?4 IS NULL THEN avoid WHEN avoid IS NULL THEN ?4 \
+                     ELSE avoid || ',' || ?4 END WHERE id = ?1",
                 )?
-                .execute(params![message_id.0, at.0, rec.received_at.0])?;
+                .execute(params![
+                    message_id.0,
+                    plan.at.0,
+                    rec.received_at.0,
+                    plan.avoid_operator
+                ])?;
                 tx.prepare_cached(
                     "UPDATE parts SET state = 'pending' WHERE message_id = ?1 AND state <> 'delivered'",
                 )?
@@ -305,6 +345,17 @@ fn apply(
         carrier: rec.carrier.clone(),
         api_key: api_key.map(ApiKeyId),
     })
+}
+
+struct PartRow {
+    part_state: String,
+    msg_state: String,
+    api_key: Option<i64>,
+    round: u32,
+    parts: u16,
+    to: String,
+    resends: u32,
+    submitted_at: Option<i64>,
 }
 
 fn bill(

@@ -6,8 +6,11 @@
 //! fails, every job in the batch gets the error, so a caller never hears "stored" for data that
 //! is not.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::thread;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -72,6 +75,25 @@ where
     }
 }
 
+/// A queued write: resolves to its result once the batch holding it committed.
+#[must_use = "the write is queued either way; await this to learn whether it committed"]
+pub struct Committed<T> {
+    rx: Option<oneshot::Receiver<Result<T>>>,
+}
+
+impl<T> Future for Committed<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        match self.rx.as_mut() {
+            None => Poll::Ready(Err(StoreError::Closed)),
+            Some(rx) => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(StoreError::Closed))),
+        }
+    }
+}
+
 /// Counters of the writer's work, for metrics and for tests of group commit.
 #[derive(Debug, Default)]
 pub(crate) struct WriterStats {
@@ -99,23 +121,24 @@ impl Writer {
         Ok(Writer { tx, stats })
     }
 
-    /// Queues `f` and waits until it committed. Cancelling the returned future does not cancel the
-    /// write: it still runs and commits; only the answer is lost.
-    pub(crate) async fn write<F, T>(&self, f: F) -> Result<T>
+    /// Queues `f` now (writes run in the order they were queued, whenever their futures are
+    /// polled) and returns a future that resolves once it committed. Dropping the future does not
+    /// cancel the write: it still runs and commits; only the answer is lost.
+    pub(crate) fn write<F, T>(&self, f: F) -> Committed<T>
     where
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        self.tx
-            .send(Box::new(Call {
-                f: Some(f),
-                result: None,
-                reply: Some(reply),
-            }))
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let sent = self.tx.send(Box::new(Call {
+            f: Some(f),
+            result: None,
+            reply: Some(reply),
+        }));
+        Committed {
+            rx: sent.is_ok().then_some(rx),
+        }
     }
 
     /// Queues `f` without waiting; failures are logged. Jobs run in the order queued, so a later

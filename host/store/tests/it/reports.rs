@@ -1,7 +1,7 @@
 //! Delivery reports: matching, overtaking, multipart, negative reports, re-send, billing.
 
 use domain::{DlrStatus, MessageId, MessageState, UnixMillis};
-use store::{AttemptResult, AttemptStart, DlrRecord, OutcomeRecord, ResendRule, Store};
+use store::{AttemptResult, AttemptStart, DlrRecord, OutcomeRecord, Resend, ResendRule, Store};
 
 use crate::{carrier, msg, open};
 
@@ -155,7 +155,11 @@ async fn a_negative_report_ends_the_message_or_requeues_it_by_rule() {
     let b = submitted(&store, 1, "smpp-a", &["n2"]).await;
     let rule: ResendRule = Box::new(|q| {
         assert_eq!(q.status, DlrStatus::Undeliverable);
-        Some(UnixMillis(T.0 + 10_000))
+        assert_eq!((q.to.as_str(), q.resends), ("+8613800138000", 0));
+        Some(Resend {
+            at: UnixMillis(T.0 + 10_000),
+            avoid_operator: Some("cmcc".into()),
+        })
     });
     let r = store
         .record_dlr(dlr("smpp-a", "n2", DlrStatus::Undeliverable), Some(rule))
