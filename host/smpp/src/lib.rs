@@ -1,0 +1,9 @@
+//! Outpost's SMPP layer (v3.4, accepting v5.0 peers), built on the `rusmpp` PDU codec.
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod frame;
+pub mod message;
+pub mod receipt;
+pub mod status;
+pub mod tls;

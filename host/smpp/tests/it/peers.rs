@@ -1,0 +1,1 @@
+//! Interop with independent SMPP implementations (npm `smpp`, PyPI `smpplib`).

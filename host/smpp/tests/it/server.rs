@@ -1,0 +1,1 @@
+//! The SMSC-side server framework against clients.
