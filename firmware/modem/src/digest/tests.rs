@@ -71,6 +71,14 @@ fn check(cmd: &str, input: &[u8], expect: Expect) {
         got,
         "byte-at-a-time differs from whole"
     );
+    for size in [2, 3, 5, 7, 13] {
+        let chunks: Vec<&[u8]> = input.chunks(size).collect();
+        assert_eq!(
+            run::<LINE_CAP>(cmd, &chunks),
+            got,
+            "chunks of {size} differ from whole"
+        );
+    }
 }
 
 #[test]

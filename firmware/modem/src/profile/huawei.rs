@@ -1,6 +1,7 @@
-//! Huawei USB sticks in modem mode (E3372 "stick" firmware, E173, E3131): powered by USB, so no
-//! PWRKEY (reset with `AT+CFUN=1,1`); a stream of `^RSSI`, `^MODE`, `^BOOT`, `^SRVST` status
-//! URCs unless `AT^CURC=0` turns them off; `AT^ICCID?` for the ICCID.
+//! Huawei USB sticks in modem mode (E3372 "stick" firmware, E173, E3131): powered by USB, so
+//! no PWRKEY (a power cycle is `AT+CFUN=1,1`, after which the USB device re-enumerates); a
+//! stream of `^RSSI`, `^MODE`, `^BOOT`, `^SRVST` status URCs unless `AT^CURC=0` turns them off;
+//! `AT^ICCID?` for the ICCID.
 
 use super::{Profile, ProfileKind};
 use crate::command::sim::IccidCommand;

@@ -20,7 +20,7 @@ use embedded_io_async::{Read, Write};
 use heapless::Vec;
 
 use super::{Config, Event, Request, SendError, SlotState, State, StoredId};
-use crate::command::general::{At, Cgmi, Cgmm, Cmee, Echo};
+use crate::command::general::{At, CfunSet, Cgmi, Cgmm, Cmee, Echo};
 use crate::command::network::{CopsFormat, CopsQuery, Csq};
 use crate::command::sim::{Cimi, CpinEnter, CpinQuery, ReadIccid};
 use crate::command::sms::{Cmgd, Cmgf, Cmgl, Cmgr, Cmgs, Cnmi, CpmsSet, ListEntry, Pdu};
@@ -763,6 +763,15 @@ where
                 }
                 Start::PowerCycle => {
                     let p = self.cx.profile;
+                    if p.pwrkey_off_ms == 0 {
+                        // No power key (USB): ask the modem to restart itself, if it listens.
+                        let _ = self
+                            .exec(&CfunSet {
+                                fun: 1,
+                                reset: true,
+                            })
+                            .await;
+                    }
                     self.press(p.pwrkey_off_ms).await;
                     self.rest(p.off_wait_ms).await?;
                     if self.handshake().await.is_err() {

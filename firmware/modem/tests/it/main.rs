@@ -21,6 +21,7 @@ transcripts!(
     huawei_rssi_noise,
     lost_prompt,
     pin_wrong_then_configured,
+    registration_lost_on_health_poll,
     reboot_mid_send,
     registration_denied,
     sim800_power_on_send_receive,
