@@ -1003,8 +1003,10 @@ where
             // Gone (invalid index) or refused: nothing to offer.
             Err(e) if e.is_answer() => {}
             Err(e) => {
-                // Try again later.
-                let _ = self.cx.book.unread.insert(0, s);
+                // Try again later (if the list is full, a later listing finds it).
+                if self.cx.book.unread.insert(0, s).is_err() {
+                    self.cx.book.rescan = true;
+                }
                 return Err(e);
             }
         }
