@@ -41,7 +41,8 @@ fn encode_ucs2_3_parts(c: &mut Criterion) {
 }
 
 fn decode_deliver(c: &mut Criterion) {
-    let gsm7 = bytes("07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07");
+    let gsm7 =
+        bytes("07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07");
     // The first part of a concatenated UCS-2 message (67 units), built by the encoder.
     let text = "您的验证码是123456，请勿泄露。【某某银行】".repeat(8);
     let p = plan(&text, &PlanOptions::default()).unwrap();
@@ -54,10 +55,21 @@ fn decode_deliver(c: &mut Criterion) {
         originator: Address::parse("+8613800138000").unwrap(),
         pid: gsm::Pid(0),
         dcs: gsm::Dcs::UCS2,
-        sc_timestamp: Timestamp { year: 25, month: 11, day: 17, hour: 15, minute: 59, second: 56, tz_quarters: 32 },
+        sc_timestamp: Timestamp {
+            year: 25,
+            month: 11,
+            day: 17,
+            hour: 15,
+            minute: 59,
+            second: 56,
+            tz_quarters: 32,
+        },
         user_data: seg.user_data(),
     };
-    let pdu = Pdu { sca: Address::parse("+8613800200500").ok(), tpdu: Tpdu::Deliver(deliver) };
+    let pdu = Pdu {
+        sca: Address::parse("+8613800200500").ok(),
+        tpdu: Tpdu::Deliver(deliver),
+    };
     let mut out = [0u8; 200];
     let n = pdu.encode(&mut out).unwrap().len;
     let ucs2 = out[..n].to_vec();

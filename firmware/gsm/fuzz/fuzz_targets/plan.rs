@@ -6,7 +6,10 @@ use gsm::{Address, Direction, PlanOptions, Tpdu, decode, plan};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    let options = PlanOptions { max_parts: 255, ..PlanOptions::default() };
+    let options = PlanOptions {
+        max_parts: 255,
+        ..PlanOptions::default()
+    };
     let Ok(p) = plan(text, &options) else {
         return;
     };
@@ -14,7 +17,10 @@ fuzz_target!(|text: &str| {
     let mut joined = String::new();
     for seg in p.segments(1) {
         let mut out = [0u8; 200];
-        let n = seg.submit(to.clone()).encode(&mut out).expect("a planned part fits");
+        let n = seg
+            .submit(to.clone())
+            .encode(&mut out)
+            .expect("a planned part fits");
         let Ok(Tpdu::Submit(s)) = decode(&out[..n], Direction::MsToSc) else {
             panic!("a planned part decodes");
         };

@@ -8,7 +8,10 @@ use libfuzzer_sys::fuzz_target;
 
 fn round(t: &Tpdu<'_>, direction: Direction, buf: &mut [u8]) -> Option<usize> {
     let n = t.encode(buf).ok()?;
-    assert!(decode(&buf[..n], direction).is_ok(), "re-encoded TPDU must decode");
+    assert!(
+        decode(&buf[..n], direction).is_ok(),
+        "re-encoded TPDU must decode"
+    );
     Some(n)
 }
 
@@ -16,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, tpdu)) = data.split_first() else {
         return;
     };
-    let direction = if pick & 1 == 0 { Direction::ScToMs } else { Direction::MsToSc };
+    let direction = if pick & 1 == 0 {
+        Direction::ScToMs
+    } else {
+        Direction::MsToSc
+    };
     if let Ok(t) = decode(tpdu, direction) {
         let _ = Dump::tpdu(&t).to_string();
         let mut a = [0u8; 400];
