@@ -187,7 +187,10 @@ fn gsm_flash_size() -> Result<()> {
             build.args(["--features", features]);
         }
         run_cmd(&mut build)?;
-        let elf = target_dir.join(EMBEDDED_TARGET).join("release").join("gsm-size");
+        let elf = target_dir
+            .join(EMBEDDED_TARGET)
+            .join("release")
+            .join("gsm-size");
         let out = cmd("arm-none-eabi-size")
             .arg(&elf)
             .output()
