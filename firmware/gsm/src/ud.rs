@@ -449,14 +449,13 @@ impl<'a> UserData<'a> {
         }
         match (self.body, other.body) {
             (Body::Str { text: a, .. }, Body::Str { text: b, .. }) => a == b,
-            _ => {
-                let mut a = [0u8; MAX_UD_OCTETS];
-                let mut b = [0u8; MAX_UD_OCTETS];
-                match (self.write_octets(&mut a), other.write_octets(&mut b)) {
-                    (Ok(n), Ok(m)) => a.get(..n) == b.get(..m),
-                    _ => false,
-                }
-            }
+            (Body::Str { text, .. }, Body::Octets { bytes, .. })
+            | (Body::Octets { bytes, .. }, Body::Str { text, .. }) => text
+                .encode_utf16()
+                .flat_map(u16::to_be_bytes)
+                .eq(bytes.iter().copied()),
+            (Body::Octets { bytes: a, .. }, Body::Octets { bytes: b, .. }) => a == b,
+            _ => false,
         }
     }
 }
@@ -641,6 +640,13 @@ mod tests {
                 value: 0x80,
                 position: 1
             })
+        );
+        let big = [0x41u8; 300];
+        let a = UserData::from_smpp(&big, false, Alphabet::Ucs2).unwrap();
+        assert_eq!(a, UserData::octets(&big, Alphabet::Ucs2, false));
+        assert_eq!(
+            UserData::ucs2("AB"),
+            UserData::octets(&[0, 0x41, 0, 0x42], Alphabet::Ucs2, false)
         );
         assert_eq!(
             UserData::from_smpp(&[0x05, 0x00], true, Alphabet::Ucs2),
