@@ -884,6 +884,10 @@ mod tests {
             "routing.retry.backoff_max: must not be shorter than routing.retry.backoff",
         );
         check_err(
+            "[routing.operators.cmcc]\nplmns = [\"46020\"]\n[routing.operators.unicom]\nplmns = [\"46020\"]",
+            r#"routing.operators.unicom.plmns[0]: "46020" is already mapped to cmcc"#,
+        );
+        check_err(
             "[routing.retry]\nmax_rounds = 0",
             "routing.retry.max_rounds: must be at least 1",
         );
@@ -1111,6 +1115,23 @@ mod tests {
         assert_eq!(parse_offset("+08"), None);
         assert_eq!(parse_hhmm("7:15"), None);
         assert_eq!(parse_hhmm("23:59"), Some(1439));
+    }
+
+    /// The example in the README is what admins copy: it must stay valid.
+    #[test]
+    fn readme_example_config_is_valid() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\n").unwrap() + "```toml\n".len();
+        let len = readme[start..].find("```").unwrap();
+        let p = parse(&readme[start..start + len]).unwrap();
+        let cmcc = p.operator_ref(&OperatorId::new("cmcc").unwrap());
+        assert_eq!(
+            p.order(cmcc).tiers(),
+            [Tier::Modems, Tier::OwnPool, Tier::OtherPools]
+        );
+        assert!(p.quiet_hours().is_some());
+        assert!(p.resend_rule(cmcc).is_some());
+        assert_eq!(p.spill_over_priority(), Priority::new(9));
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct SlidingWindow {
     /// The slice number (`time / slice_ms`) of the newest recorded event.
     head: i64,
     counts: [u32; RING],
+    /// Sum of `counts`, so that the common count (no slice has expired since the last send)
+    /// costs nothing.
+    total: u32,
 }
 
 impl SlidingWindow {
@@ -37,6 +40,7 @@ impl SlidingWindow {
             slice_ms: (ms / BUCKETS as i64).max(1),
             head: i64::MIN,
             counts: [0; RING],
+            total: 0,
         }
     }
 
@@ -79,7 +83,25 @@ impl SlidingWindow {
 
     /// Events in the period ending at `now` (never fewer than really happened in it).
     pub fn count(&self, now: UnixMillis) -> u32 {
-        self.sum_from(self.current(now).saturating_sub(BUCKETS as i64))
+        if self.head == i64::MIN {
+            return 0;
+        }
+        // Slices up to `stale` have left the period; the ring holds `head - BUCKETS ..= head`.
+        let stale = self.current(now).saturating_sub(RING as i64);
+        let ring_oldest = self.head.saturating_sub(BUCKETS as i64);
+        if stale < ring_oldest {
+            return self.total;
+        }
+        if stale >= self.head {
+            return 0;
+        }
+        let mut gone = 0u32;
+        let mut s = ring_oldest;
+        while s <= stale {
+            gone = gone.saturating_add(self.at(s));
+            s += 1;
+        }
+        self.total.saturating_sub(gone)
     }
 
     /// Records one event at `now`.
@@ -98,6 +120,7 @@ impl SlidingWindow {
             while c <= s {
                 let i = c.rem_euclid(RING as i64) as usize;
                 if let Some(slot) = self.counts.get_mut(i) {
+                    self.total = self.total.saturating_sub(*slot);
                     *slot = 0;
                 }
                 c += 1;
@@ -107,6 +130,7 @@ impl SlidingWindow {
         let i = self.head.rem_euclid(RING as i64) as usize;
         if let Some(slot) = self.counts.get_mut(i) {
             *slot = slot.saturating_add(1);
+            self.total = self.total.saturating_add(1);
         }
     }
 
@@ -365,6 +389,32 @@ mod tests {
         // And the conservative counting costs at most one slice per period:
         // 7 per 65 s at worst, so more than 7 * 600 / 65 = 64 in ten minutes.
         assert!(sent.len() >= 64, "only {} sends", sent.len());
+    }
+
+    proptest::proptest! {
+        /// The count holds every event of the last period and nothing older than one more
+        /// slice, and the fast running total agrees with summing the slices.
+        #[test]
+        fn count_is_conservative_and_tight(
+            steps in proptest::collection::vec((0i64..20_000, proptest::bool::ANY), 1..300),
+        ) {
+            let mut w = SlidingWindow::new(Duration::from_secs(60));
+            let mut t = 0i64;
+            let mut events = Vec::new();
+            for (dt, record) in steps {
+                t += dt;
+                let now = UnixMillis(t);
+                if record {
+                    w.record(now);
+                    events.push(t);
+                }
+                let c = w.count(now);
+                let exact = events.iter().filter(|&&e| e > t - MIN).count() as u32;
+                let loose = events.iter().filter(|&&e| e > t - MIN - 5_000).count() as u32;
+                proptest::prop_assert!(exact <= c && c <= loose, "{exact} <= {c} <= {loose} at {t}");
+                proptest::prop_assert_eq!(c, w.sum_from(w.current(now) - BUCKETS as i64));
+            }
+        }
     }
 
     #[test]
