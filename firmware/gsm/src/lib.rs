@@ -32,7 +32,7 @@ pub use status::{StatusCategory, StatusCode, StatusKind};
 pub use time::{EnhancedPeriod, EnhancedValidity, RelativeValidity, Timestamp, Validity};
 pub use tpdu::{
     Deliver, Direction, Encoded, MessageType, Pdu, ReportQualifier, StatusReport, Submit, Tpdu,
-    decode, decode_with_sca,
+    decode, decode_with_sca, split_sca,
 };
 pub use ud::{Text, UserData};
 pub use udh::{Concat, Ie, Ports, Udh};

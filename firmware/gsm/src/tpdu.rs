@@ -329,6 +329,14 @@ pub fn decode(tpdu: &[u8], direction: Direction) -> Result<Tpdu<'_>, DecodeError
     }
 }
 
+/// Splits a PDU into its SCA and the TPDU octets after it, without decoding the TPDU: what a
+/// modem (or the simulator) checks `AT+CMGS=<length>` against (TS 27.005 3.5.1: the length
+/// counts the TPDU only).
+pub fn split_sca(pdu: &[u8]) -> Result<(Option<Address>, &[u8]), DecodeError> {
+    let (sca, n) = Address::decode_sca(pdu)?;
+    Ok((sca, pdu.get(n..).unwrap_or(&[])))
+}
+
 /// Decodes a PDU with its SCA prefix, as `AT+CMGR`, `+CMT` and `+CMGL` print it.
 pub fn decode_with_sca(pdu: &[u8], direction: Direction) -> Result<Pdu<'_>, DecodeError> {
     let (sca, n) = Address::decode_sca(pdu)?;

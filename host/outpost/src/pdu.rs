@@ -119,8 +119,7 @@ fn decode(args: &DecodeArgs, out: &mut impl Write) -> Result<()> {
     let mut errors = Vec::new();
     for &sca in with_sca {
         let tpdu = if sca {
-            let (_, used) = gsm::Address::decode_sca(&bytes).unwrap_or((None, 0));
-            bytes.get(used..).unwrap_or(&[])
+            gsm::split_sca(&bytes).map_or(&[][..], |(_, tpdu)| tpdu)
         } else {
             &bytes[..]
         };

@@ -54,6 +54,10 @@ fn submit_like_gammu() {
     .with_status_report(true);
     let (pdu, len) = with_sca(&report, Some(&sca));
     assert_eq!((&pdu[14..16], len), ("31", 28));
+    // What the modem checks the AT+CMGS length against: the octets after the SCA.
+    let bytes = crate::bytes(&pdu);
+    let (got_sca, tpdu) = gsm::split_sca(&bytes).unwrap();
+    assert_eq!((got_sca, tpdu.len()), (Some(sca), 28));
 }
 
 #[test]
