@@ -278,8 +278,8 @@ pub const fn packed_len(septets: usize, fill_bits: u8) -> usize {
 /// Packs septets into octets, least significant bit first, after `fill_bits` zero bits
 /// (TS 23.038 6.1.2.1.1). Returns the number of octets written.
 ///
-/// `fill_bits` above 6 are taken modulo 7 is *not* done: callers pass what
-/// [`fill_bits_after_udh`] computes. Bits above the seventh of each septet are ignored.
+/// Pass the fill that [`fill_bits_after_udh`] computes (0–6). Bits above the seventh of each
+/// septet are ignored.
 pub fn pack<I>(septets: I, fill_bits: u8, out: &mut [u8]) -> Result<usize, EncodeError>
 where
     I: IntoIterator<Item = u8>,
