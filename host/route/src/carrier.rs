@@ -118,6 +118,9 @@ impl Candidate {
     /// in-flight count). The token bucket restarts full if the rate changed.
     pub fn reconfigure(&mut self, policy: &Policy, now: UnixMillis) {
         let profile = policy.profile(&self.id, self.profile.kind);
+        self.state
+            .health
+            .reconfigure(policy.health_config(self.profile.kind));
         if profile.rate != self.profile.rate {
             self.state.bucket = profile.rate.map(|r| TokenBucket::new(r, now));
         }

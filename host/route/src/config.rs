@@ -734,6 +734,12 @@ fn carrier_override(
         if list.iter().any(|c| c == "*") {
             return Coverage::Any;
         }
+        if list.is_empty() {
+            v.err(
+                &format!("{base}.covers"),
+                "must name at least one operator (or \"*\" for any)".into(),
+            );
+        }
         let mut set = OperatorSet::EMPTY;
         for (i, c) in list.iter().enumerate() {
             match op_ref(c) {
@@ -870,6 +876,10 @@ mod tests {
         check_err(
             "[routing.carriers.c1]\ncovers = [\"cmcc\", \"vodafone\"]",
             r#"routing.carriers.c1.covers[1]: unknown operator "vodafone""#,
+        );
+        check_err(
+            "[routing.carriers.c1]\ncovers = []",
+            r#"routing.carriers.c1.covers: must name at least one operator (or "*" for any)"#,
         );
         check_err(
             "[routing.modems]\nper_minute = 0",

@@ -257,6 +257,15 @@ impl Health {
         }
     }
 
+    /// Applies new settings (after a config reload), keeping the history: breaker state,
+    /// averages and pause.
+    pub fn reconfigure(&mut self, config: HealthConfig) {
+        self.config = config;
+        self.breaker.config = config.breaker;
+        self.success.alpha = Ewma::new(config.success_alpha).alpha;
+        self.latency_ms.alpha = Ewma::new(config.latency_alpha).alpha;
+    }
+
     /// Records one attempt's result and how long the carrier took to answer.
     pub fn record(&mut self, result: AttemptResult, latency: Duration, now: UnixMillis) {
         let ms = latency.as_millis().min(u128::from(u32::MAX)) as f32;
@@ -430,6 +439,27 @@ mod tests {
         assert_eq!(h.score(), 500);
         assert_eq!(h.success_rate(), Some(0.5));
         assert_eq!(h.latency(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn reconfigure_keeps_history_and_applies_new_thresholds() {
+        let now = UnixMillis(0);
+        let mut h = Health::new(HealthConfig::smpp());
+        for _ in 0..2 {
+            h.record(AttemptResult::Failure, Duration::ZERO, now);
+        }
+        assert_eq!(h.breaker().state(now), BreakerState::Closed);
+        h.reconfigure(HealthConfig {
+            breaker: BreakerConfig {
+                open_after: 3,
+                ..BreakerConfig::default()
+            },
+            ..HealthConfig::smpp()
+        });
+        assert_eq!(h.breaker().consecutive_failures(), 2);
+        h.record(AttemptResult::Failure, Duration::ZERO, now);
+        assert!(matches!(h.breaker().state(now), BreakerState::Open { .. }));
+        assert_eq!(h.success_rate(), Some(0.0));
     }
 
     #[test]
