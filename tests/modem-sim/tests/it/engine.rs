@@ -1,0 +1,1 @@
+//! Our AT engine against the simulator.

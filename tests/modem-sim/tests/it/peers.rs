@@ -1,0 +1,1 @@
+//! Independent AT clients against the simulator.

@@ -1,0 +1,1 @@
+//! The tokio runners: TCP, pty and the control socket.
