@@ -2,8 +2,10 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod concat;
 pub mod frame;
 pub mod message;
 pub mod receipt;
+pub mod server;
 pub mod status;
 pub mod tls;

@@ -130,6 +130,96 @@ impl ReceiptTime {
     }
 }
 
+impl ReceiptTime {
+    /// The UTC calendar time of an instant (dates before 1970 clamp to 1970-01-01).
+    pub fn from_unix_millis_utc(t: UnixMillis) -> ReceiptTime {
+        let secs = (t.0 / 1000).max(0);
+        let days = secs / 86_400;
+        let rem = secs % 86_400;
+        // Civil from days, Howard Hinnant's algorithm (public domain).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        ReceiptTime {
+            year: u16::try_from(year).unwrap_or(u16::MAX),
+            month: month as u8,
+            day: day as u8,
+            hour: (rem / 3600) as u8,
+            minute: ((rem % 3600) / 60) as u8,
+            second: (rem % 60) as u8,
+        }
+    }
+
+    /// `YYMMDDhhmm`, the Appendix B form.
+    pub fn to_smpp10(self) -> String {
+        format!(
+            "{:02}{:02}{:02}{:02}{:02}",
+            self.year % 100,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute
+        )
+    }
+}
+
+/// The receipt `stat:` word for a status (SMPP 3.4 Appendix B).
+pub fn stat_word(stat: DlrStatus) -> &'static str {
+    match stat {
+        DlrStatus::Delivered => "DELIVRD",
+        DlrStatus::Undeliverable => "UNDELIV",
+        DlrStatus::Expired => "EXPIRED",
+        DlrStatus::Rejected => "REJECTD",
+        DlrStatus::Deleted => "DELETED",
+        DlrStatus::Enroute => "ENROUTE",
+        DlrStatus::Unknown => "UNKNOWN",
+    }
+}
+
+/// The `message_state` TLV value for a status (SMPP 5.0 §4.8.4.37).
+pub fn message_state(stat: DlrStatus) -> u8 {
+    match stat {
+        DlrStatus::Enroute => 1,
+        DlrStatus::Delivered => 2,
+        DlrStatus::Expired => 3,
+        DlrStatus::Deleted => 4,
+        DlrStatus::Undeliverable => 5,
+        DlrStatus::Unknown => 7,
+        DlrStatus::Rejected => 8,
+    }
+}
+
+/// Writes a receipt text in the Appendix B shape: `id:… sub:001 dlvr:… submit date:… done
+/// date:… stat:… err:… text:…` (the excerpt is cut to 20 characters).
+pub fn format_text(
+    message_id: &str,
+    stat: DlrStatus,
+    submit_date: ReceiptTime,
+    done_date: ReceiptTime,
+    err: u16,
+    excerpt: &str,
+) -> String {
+    let excerpt: String = excerpt.chars().take(20).collect();
+    format!(
+        "id:{message_id} sub:001 dlvr:{} submit date:{} done date:{} stat:{} err:{:03} text:{excerpt}",
+        if stat == DlrStatus::Delivered {
+            "001"
+        } else {
+            "000"
+        },
+        submit_date.to_smpp10(),
+        done_date.to_smpp10(),
+        stat_word(stat),
+        err % 1000,
+    )
+}
+
 /// The receipt-related TLVs of a deliver_sm / data_sm.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReceiptTlvs {
@@ -759,6 +849,30 @@ mod tests {
             },
             expect!["id=5 stat=undeliverable(UNDELIV) net=3/27"],
         );
+    }
+
+    #[test]
+    fn formatted_receipts_parse_back() {
+        let t = ReceiptTime::from_unix_millis_utc(UnixMillis(1_709_209_859_000));
+        assert_eq!(t.to_smpp10(), "2402291230");
+        assert_eq!(t.second, 59);
+        assert_eq!(ReceiptTime::from_unix_millis_utc(t.to_unix_millis_utc()), t);
+        for stat in [
+            DlrStatus::Delivered,
+            DlrStatus::Undeliverable,
+            DlrStatus::Expired,
+            DlrStatus::Rejected,
+            DlrStatus::Deleted,
+            DlrStatus::Enroute,
+            DlrStatus::Unknown,
+        ] {
+            let text = format_text("abc", stat, t, t, 5, "a rather long excerpt of the message");
+            let r = parse(&text, &ReceiptTlvs::default()).unwrap();
+            assert_eq!((r.message_id.as_str(), r.stat), ("abc", stat), "{text}");
+            assert_eq!(r.err.as_deref(), Some("005"));
+            assert_eq!(r.text.as_deref(), Some("a rather long excerp"));
+            assert_eq!(state_from_tlv(message_state(stat)), Some(stat));
+        }
     }
 
     #[test]

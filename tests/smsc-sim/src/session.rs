@@ -175,6 +175,12 @@ impl Session {
         self.inner.faults()
     }
 
+    /// Updates a counter and wakes `wait_until` callers.
+    fn count(&self, f: impl FnOnce(&mut crate::SimStats)) {
+        f(&mut self.inner.lock().stats);
+        self.inner.changed.notify_waiters();
+    }
+
     fn next_seq(&mut self) -> u32 {
         let s = self.seq;
         self.seq = if s >= 0x7FFF_FFFF { 1 } else { s + 1 };
@@ -268,7 +274,7 @@ impl Session {
         let cmd = match frame {
             Ok(c) => c,
             Err(bad) => {
-                self.inner.lock().stats.bad_pdus += 1;
+                self.count(|s| s.bad_pdus += 1);
                 if bad.command_id & 0x8000_0000 == 0 && !faults.hang {
                     self.push(&wire::command(
                         RSYSERR,
@@ -305,14 +311,14 @@ impl Session {
             ),
             Some(Pdu::SubmitSm(sm)) => self.on_submit(&faults, seq, sm),
             Some(Pdu::EnquireLink) => {
-                self.inner.lock().stats.enquire_links += 1;
+                self.count(|s| s.enquire_links += 1);
                 if !faults.hang {
                     self.respond(&faults, wire::command(ROK, seq, Pdu::EnquireLinkResp));
                 }
                 Next::Continue
             }
             Some(Pdu::Unbind) => {
-                self.inner.lock().stats.unbinds += 1;
+                self.count(|s| s.unbinds += 1);
                 if faults.hang {
                     return Next::Continue;
                 }
@@ -336,8 +342,7 @@ impl Session {
                 Next::Continue
             }
             Some(Pdu::GenericNack) => {
-                self.inner.lock().stats.generic_nacks += 1;
-                self.inner.changed.notify_waiters();
+                self.count(|s| s.generic_nacks += 1);
                 Next::Continue
             }
             Some(Pdu::EnquireLinkResp) | Some(Pdu::UnbindResp) => Next::Continue,
@@ -426,7 +431,7 @@ impl Session {
 
     fn on_submit(&mut self, faults: &Faults, seq: u32, sm: &SubmitSm) -> Next {
         if faults.hang {
-            self.inner.lock().stats.submits += 1;
+            self.count(|s| s.submits += 1);
             return Next::Continue;
         }
         let Some((system_id, kind)) = self.bound.clone() else {
@@ -571,7 +576,7 @@ impl Session {
                 } else {
                     let routed = self.inner.lock().route(&system_id, None, out);
                     if !routed {
-                        self.inner.lock().stats.receipts_no_receiver += 1;
+                        self.count(|s| s.receipts_no_receiver += 1);
                     }
                 }
             }
