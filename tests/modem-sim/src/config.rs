@@ -338,6 +338,10 @@ pub struct ModemConfig {
     pub pin: Option<String>,
     /// Echo at power-on (V.250 `E1`). Real modems start with echo on.
     pub echo: bool,
+    /// `AT+CNMI` at power-on, as if saved with `AT&W` (TS 27.005 3.4.1); defaults to the
+    /// profile's. Clients that never set it (gammu CLI, smstools without `init`) only see
+    /// status reports if `<ds>` is not 0 here.
+    pub cnmi: [u8; 5],
     /// Time from the PDU's Ctrl-Z to `+CMGS: <mr>` (a real network takes 2–6 s).
     pub send_latency_ms: u64,
     /// Time from `+CMGS` to the status report, when TP-SRR asked for one.
@@ -380,6 +384,7 @@ impl ModemConfig {
             smsc: "+4790002100".to_owned(),
             pin: None,
             echo: true,
+            cnmi: profile.default_cnmi(),
             send_latency_ms: 0,
             receipt_delay_ms: 0,
             receipt_mix: ReceiptMix::ALL_DELIVERED,

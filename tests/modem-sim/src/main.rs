@@ -48,6 +48,9 @@ struct Args {
     /// Status report outcomes by weight, e.g. delivered=95,undeliverable=5,expired=0,none=0.
     #[arg(long = "receipt-mix", value_name = "MIX")]
     receipt_mixes: Vec<ReceiptMix>,
+    /// `AT+CNMI` at power-on, e.g. 2,1,0,2,0 (default: the profile's).
+    #[arg(long, value_name = "MODE,MT,BM,DS,BFR")]
+    cnmi: Option<String>,
     /// SIM PIN the modems ask for (none by default).
     #[arg(long)]
     pin: Option<String>,
@@ -92,6 +95,15 @@ fn configs(args: &Args) -> Vec<(Endpoint, ModemConfig)> {
                 cfg.receipt_mix = m;
             }
             cfg.pin = args.pin.clone();
+            // Time stamps (SCTS, DT) from the wall clock, as a real network would give.
+            cfg.clock_base_unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+            if let Some(c) = &args.cnmi {
+                for (slot, v) in cfg.cnmi.iter_mut().zip(c.split(',')) {
+                    *slot = v.trim().parse().unwrap_or(0);
+                }
+            }
             cfg.seed = args.seed.wrapping_add(i as u64);
             // Distinct identities per modem, as a bank of real SIMs would have.
             cfg.imei = format!("3569380356438{:02}", i % 100);

@@ -144,7 +144,7 @@ impl Settings {
             cscs: "GSM".to_owned(),
             csdh: false,
             csmp: [17, 167, 0, 0],
-            cnmi: cfg.profile.default_cnmi(),
+            cnmi: cfg.cnmi,
             creg: 0,
             cgreg: 0,
             cereg: 0,
