@@ -45,6 +45,7 @@ pub(crate) fn setup() -> Result<()> {
     rust_target()?;
     apt()?;
     python_peers()?;
+    node_peers()?;
     cargo_fuzz()?;
     Ok(())
 }
@@ -119,6 +120,53 @@ fn python_peers() -> Result<()> {
             .args(PIP_PACKAGES),
     )?;
     std::fs::write(&stamp, wanted)?;
+    Ok(())
+}
+
+/// The npm test peer: an SMSC on the `smpp` package (`tests/smsc-sim/peers`), installed with
+/// `npm ci` from its lock file into `target/peers/node` (the host/smpp tests look there).
+fn node_peers() -> Result<()> {
+    if !have_command("node") || !have_command("npm") {
+        // Only when missing: a NodeSource `nodejs` already bundles npm, and Debian's `npm`
+        // package would conflict with it.
+        if !is_root() {
+            bail!("node and npm are missing; run as root or `apt-get install nodejs npm`");
+        }
+        let mut install = cmd("apt-get");
+        install
+            .args(["install", "-y", "--no-install-recommends", "nodejs", "npm"])
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        if run_cmd(&mut install).is_err() {
+            run_cmd(cmd("apt-get").args(["update", "-q"]))?;
+            run_cmd(&mut install)?;
+        }
+    }
+    let src = Path::new("tests").join("smsc-sim").join("peers");
+    let dir = Path::new("target").join("peers").join("node");
+    let lock = std::fs::read_to_string(src.join("package-lock.json"))
+        .context("reading tests/smsc-sim/peers/package-lock.json")?;
+    let stamp = dir.join(".installed");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(lock.as_str())
+        && dir.join("node_modules").join("smpp").is_dir()
+    {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir)?;
+    for f in ["package.json", "package-lock.json"] {
+        std::fs::copy(src.join(f), dir.join(f))?;
+    }
+    run_cmd(
+        cmd("npm")
+            .args([
+                "ci",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+            ])
+            .arg(&dir),
+    )?;
+    std::fs::write(&stamp, lock)?;
     Ok(())
 }
 

@@ -24,7 +24,7 @@ use smpp::server::{
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::codec::FramedRead;
 
 use crate::util::{WAIT, link_config, text_submit, wait_bound, wait_event};
@@ -37,6 +37,8 @@ pub(crate) struct Memory {
     /// When set, submits wait for a permit (to hold them "in the store").
     gate: Option<Arc<Semaphore>>,
     pub(crate) unbound: AtomicU64,
+    /// Where each stored submit is also sent, once `feed` was called.
+    feed: Mutex<Option<mpsc::UnboundedSender<(ApiKeyId, String, ShortMessage)>>>,
 }
 
 impl Memory {
@@ -50,7 +52,15 @@ impl Memory {
             stored: Mutex::new(Vec::new()),
             gate,
             unbound: AtomicU64::new(0),
+            feed: Mutex::new(None),
         })
+    }
+
+    /// Every submit stored from now on, as it is stored.
+    pub(crate) fn feed(&self) -> mpsc::UnboundedReceiver<(ApiKeyId, String, ShortMessage)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.feed.lock().unwrap() = Some(tx);
+        rx
     }
 }
 
@@ -78,6 +88,9 @@ impl ServerHandler for Memory {
                 return Err(0x0B);
             }
             let id = self.next.fetch_add(1, Ordering::Relaxed).to_string();
+            if let Some(feed) = self.feed.lock().unwrap().as_ref() {
+                let _ = feed.send((session.account, id.clone(), msg.clone()));
+            }
             self.stored
                 .lock()
                 .unwrap()
