@@ -141,6 +141,9 @@ pub struct Pending {
     /// Carriers it may not use now: those tried in the current round and, once it was re-sent
     /// after a negative receipt, every carrier that accepted it before.
     pub tried: Vec<CarrierId>,
+    /// For a re-sent message, the carriers that carried it before (a subset of `tried` that
+    /// stays avoided in later rounds too).
+    pub carried: Vec<CarrierId>,
     /// Re-sends so far.
     pub resends: u32,
     /// Operator channels a re-send avoids.
@@ -467,9 +470,18 @@ fn insert_message(tx: &Transaction<'_>, m: &NewMessage) -> Result<Accepted> {
     })
 }
 
-fn tried(conn: &rusqlite::Connection, id: i64, round: u32, resent: bool) -> Result<Vec<CarrierId>> {
+/// Carriers a message may not use in `round`: those tried in it (an attempt lost in a crash does
+/// not count: the carrier did nothing wrong), plus, for a re-sent message, every carrier that
+/// accepted it before.
+fn carriers_of(
+    conn: &rusqlite::Connection,
+    id: i64,
+    round: u32,
+    resent: bool,
+) -> Result<Vec<CarrierId>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT carrier_id FROM attempts WHERE message_id = ?1 AND outcome <> 'resend' \
+        "SELECT DISTINCT carrier_id FROM attempts WHERE message_id = ?1 \
+         AND (outcome IS NULL OR outcome NOT IN ('resend', 'lost')) \
          AND ((round = ?2 AND (outcome IS NULL OR outcome <> 'accepted')) \
               OR (?3 AND outcome = 'accepted')) ORDER BY no",
     )?;
@@ -512,7 +524,12 @@ fn pending_from_row(conn: &rusqlite::Connection, r: &Row<'_>) -> Result<Pending>
         round,
         attempts: r.get(14)?,
         report: r.get(15)?,
-        tried: tried(conn, id, round, resends > 0)?,
+        tried: carriers_of(conn, id, round, resends > 0)?,
+        carried: if resends > 0 {
+            carriers_of(conn, id, u32::MAX, true)?
+        } else {
+            Vec::new()
+        },
         resends,
         avoid: avoid
             .map(|a| a.split(',').map(str::to_owned).collect())

@@ -177,10 +177,9 @@ async fn crash_recovery_requeues_in_flight_attempts() {
     assert!(d.attempts[0].maybe_sent);
     let live = store.load_live().await.unwrap();
     let first = live.iter().find(|p| p.id == ids[0].id).unwrap();
-    assert_eq!(
-        first.tried,
-        vec![carrier("smpp-a")],
-        "the lost carrier counts as tried this round"
+    assert!(
+        first.tried.is_empty(),
+        "a crash is not the carrier's failure: it may be used again"
     );
     let second = live.iter().find(|p| p.id == ids[1].id).unwrap();
     assert_eq!(second.state, MessageState::Submitted);
