@@ -1693,11 +1693,11 @@ impl Modem {
             let mem = self.s.mems[2];
             let route = match msg.kind {
                 StoredKind::Deliver => {
-                    let direct = match (mt, msg.class) {
-                        (2, None | Some(MessageClass::Class0 | MessageClass::Class1)) => true,
-                        (3, Some(MessageClass::Class3)) => true,
-                        _ => false,
-                    };
+                    let direct = matches!(
+                        (mt, msg.class),
+                        (2, None | Some(MessageClass::Class0 | MessageClass::Class1))
+                            | (3, Some(MessageClass::Class3))
+                    );
                     if direct && mode != 0 {
                         Route::Direct
                     } else {
@@ -2063,7 +2063,7 @@ fn encode_ucs2_hex(text: &str) -> String {
 
 fn decode_ucs2_hex(s: &str) -> Option<String> {
     let bytes = unhex(s.as_bytes())?;
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units: Vec<u16> = bytes
