@@ -1,0 +1,4 @@
+//! The HTTP API driven in-process (`tower::ServiceExt::oneshot`) over a real engine and store.
+
+mod api;
+mod support;
