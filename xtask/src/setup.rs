@@ -11,13 +11,15 @@ use anyhow::{Context, Result, bail};
 use crate::steps::{cmd, have_command, run_cmd};
 
 /// Debian packages the test suite uses: QEMU for the bank firmware, independent AT clients
-/// (gammu, smstools), serial plumbing (socat) and `arm-none-eabi-size` for firmware sizes.
+/// (gammu, smstools, Kannel), serial plumbing (socat) and `arm-none-eabi-size` for firmware sizes.
 const APT_PACKAGES: &[&str] = &[
     "qemu-system-arm",
     "gammu",
     "gammu-smsd",
     "smstools",
     "socat",
+    // Kannel (bearerbox + smsbox), the fourth independent AT client of tests/modem-sim.
+    "kannel",
     "binutils-arm-none-eabi",
 ];
 
@@ -98,7 +100,7 @@ fn apt() -> Result<()> {
     }
     // smstools and gammu-smsd ship services that would grab serial ports; tests start their
     // own instances.
-    for svc in ["smstools", "gammu-smsd"] {
+    for svc in ["smstools", "gammu-smsd", "kannel"] {
         let _ = Command::new("service").args([svc, "stop"]).output();
     }
     Ok(())

@@ -3,7 +3,8 @@
 //! 3-part message, and receives an inbound SMS and a status report; the test asserts on the
 //! simulator's decoded view of what was sent and on what the client says it received.
 //!
-//! Kannel is not run here: see the crate README ("Kannel") for why.
+//! Kannel 1.4.5 (`bearerbox` + `smsbox`, `smsc = at`) runs too, with its callbacks on a local
+//! HTTP listener.
 //!
 //! A missing client is "skipped" unless `OUTPOST_REQUIRE_PEERS=1` (CI), where it fails.
 
@@ -407,4 +408,245 @@ async fn python_gsmmodem_pdu_mode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_gsmmodem_text_mode() {
     pygsm("text").await;
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the peer to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One HTTP/1.0 GET; the body of the answer (`None` if nobody listens yet).
+async fn http_get(port: u16, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.ok()?;
+    Some(
+        out.split_once("\r\n\r\n")
+            .map_or(out.clone(), |(_, b)| b.to_owned()),
+    )
+}
+
+/// Kannel's MO and DLR callbacks land here: every request path is sent on the channel.
+async fn callback_server() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = s.into_split();
+                let mut lines = BufReader::new(r).lines();
+                if let Ok(Some(req)) = lines.next_line().await
+                    && let Some(path) = req.split_whitespace().nth(1)
+                {
+                    let _ = tx.send(path.to_owned());
+                }
+                let _ = w
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kannel_sends_receives_and_gets_dlrs() {
+    let (Some(bearerbox), Some(smsbox)) = (
+        program("bearerbox", "apt-get install kannel"),
+        program("smsbox", "apt-get install kannel"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, modem, port) = start(dir.path(), config()).await;
+    let (cb_port, mut callbacks) = callback_server().await;
+    let (admin, boxes, sendsms) = (free_port(), free_port(), free_port());
+    let d = dir.path().display();
+    // modemtype=auto matches the ATI answer against the shipped modem definitions.
+    let modems = [
+        "/etc/kannel/modems.conf",
+        "/usr/share/doc/kannel/examples/modems.conf",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .map(|p| format!("include = \"{p}\"\n"))
+    .unwrap_or_default();
+    let conf = dir.path().join("kannel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "group = core\nadmin-port = {admin}\nadmin-password = x\nsmsbox-port = {boxes}\n\
+             log-file = \"{d}/bearerbox.log\"\nlog-level = 0\nbox-allow-ip = \"127.0.0.1\"\n\
+             dlr-storage = internal\n\n\
+             group = smsc\nsmsc = at\nsmsc-id = modem0\nmodemtype = auto\ndevice = {port}\n\
+             speed = 115200\n\n\
+             group = smsbox\nbearerbox-host = 127.0.0.1\nbearerbox-port = {boxes}\n\
+             sendsms-port = {sendsms}\nglobal-sender = 4790000001\nlog-file = \"{d}/smsbox.log\"\n\
+             log-level = 0\n\n\
+             group = sendsms-user\nusername = u\npassword = p\nmax-messages = 3\nconcatenation = true\n\n\
+             group = sms-service\nkeyword = default\ncatch-all = true\nmax-messages = 0\n\
+             get-url = \"http://127.0.0.1:{cb_port}/mo?from=%p&text=%a\"\n\n{modems}"
+        ),
+    )
+    .expect("kannel.conf");
+    let quiet = |c: &mut Command| {
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+    };
+    let mut c = Command::new(&bearerbox);
+    c.arg(&conf);
+    quiet(&mut c);
+    let _bearerbox = Daemon::spawn("bearerbox", c);
+    // smsbox gives up at once if bearerbox is not listening yet: wait for its admin page.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while http_get(admin, "/status.txt?password=x").await.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bearerbox did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut c = Command::new(&smsbox);
+    c.arg(&conf);
+    quiet(&mut c);
+    let _smsbox = Daemon::spawn("smsbox", c);
+    let limit = Duration::from_secs(60);
+    // Kannel's last initialisation command: AT+CNMI=1,2,0,1,0 (direct +CMT and +CDS).
+    modem
+        .wait_for(limit, |m| {
+            m.transcript()
+                .any(|(_, l)| l == "AT+CNMI=1,2,0,1,0")
+                .then_some(())
+        })
+        .await
+        .expect("Kannel initialised the modem");
+    let long = long_text();
+    for (text, extra) in [
+        ("Hello from kannel", ""),
+        (UCS2, "&coding=2&charset=UTF-8"),
+        (long.as_str(), "&dlr-mask=31"),
+    ] {
+        let dlr = percent(&format!("http://127.0.0.1:{cb_port}/dlr?s=%d"));
+        let path = format!(
+            "/cgi-bin/sendsms?username=u&password=p&to=%2B4712345678&text={}{extra}&dlr-url={dlr}",
+            percent(text)
+        );
+        let mut answer = None;
+        // smsbox may still be connecting to bearerbox: retry a refused connection briefly.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while answer.is_none() && tokio::time::Instant::now() < deadline {
+            answer = http_get(sendsms, &path).await;
+            if answer.is_none() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        let answer = answer.unwrap_or_else(|| {
+            let log = std::fs::read_to_string(dir.path().join("smsbox.log")).unwrap_or_default();
+            let tail: String = log.lines().rev().take(15).collect::<Vec<_>>().join("\n");
+            panic!("smsbox does not answer on {sendsms}; smsbox.log (last lines, newest first):\n{tail}")
+        });
+        // 202 either way: Kannel queues when its SMSC connection is busy.
+        assert!(
+            answer.contains("Accepted for delivery")
+                || answer.contains("Queued for later delivery"),
+            "{answer}"
+        );
+    }
+    modem
+        .wait_log(limit, |log| {
+            log.iter()
+                .filter(|e| matches!(e, Event::Accepted(_)))
+                .count()
+                >= 5
+        })
+        .await
+        .expect("five parts accepted");
+    let texts: Vec<(String, usize)> = sent(&modem).into_iter().map(|(t, n, _)| (t, n)).collect();
+    assert_eq!(
+        texts,
+        [
+            ("Hello from kannel".to_owned(), 1),
+            (UCS2.to_owned(), 1),
+            (long.clone(), 3),
+        ]
+    );
+    // dlr-mask asks for a report on the long message only (Kannel sets TP-SRR on some of its
+    // parts, not necessarily all).
+    let srr: Vec<bool> = modem.accepted().iter().map(|s| s.srr).collect();
+    assert!(
+        srr[..2] == [false, false] && srr[2..].iter().any(|s| *s),
+        "{srr:?}"
+    );
+    let srr_parts = srr.iter().filter(|s| **s).count();
+    modem
+        .inject(&InboundSms::new("+4791234567", "Hello kannel inbound"))
+        .expect("inject");
+    let mut got = Vec::new();
+    let wait = async {
+        while let Some(path) = callbacks.recv().await {
+            got.push(path);
+            let mo = got.iter().any(|p| p.starts_with("/mo?"));
+            let delivered = got.iter().any(|p| p == "/dlr?s=1");
+            if mo && delivered {
+                break;
+            }
+        }
+    };
+    let done = tokio::time::timeout(limit, wait).await;
+    assert!(done.is_ok(), "callbacks so far: {got:?}");
+    assert!(
+        got.contains(&"/mo?from=%2B4791234567&text=Hello+kannel+inbound".to_owned()),
+        "{got:?}"
+    );
+    // Kannel asked for direct routing: the inbound SMS and the reports were pushed, not stored.
+    assert!(
+        count(&modem, |e| matches!(
+            e,
+            Event::Inbound {
+                route: Route::Direct,
+                ..
+            }
+        )) == 1
+    );
+    modem
+        .wait_log(limit, |log| {
+            log.iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        Event::Receipt {
+                            route: Route::Direct,
+                            ..
+                        }
+                    )
+                })
+                .count()
+                == srr_parts
+        })
+        .await
+        .expect("every requested report pushed with +CDS");
+    sim.shutdown().await;
 }
