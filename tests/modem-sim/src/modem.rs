@@ -40,6 +40,8 @@ const BACKSPACE: u8 = 0x08;
 const LINE_MAX: usize = 1_024;
 /// Longest SMS body accepted after the prompt (a 176-octet PDU is 352 hex digits).
 const BODY_MAX: usize = 2_048;
+/// Input held while a response is pending (a modem's receive buffer).
+const HELD_MAX: usize = 4_096;
 /// Commands kept in the transcript.
 const TRANSCRIPT_MAX: usize = 2_000;
 /// A client that stops in the middle of a line does not hold URCs back for longer than this.
@@ -509,7 +511,7 @@ impl Modem {
                 && !self.hung
                 && self.now >= self.next_noise
             {
-                self.next_noise = self.now + NOISE_MS;
+                self.next_noise = self.now.saturating_add(NOISE_MS);
                 if self.urcs.is_empty() {
                     let line = format!("^RSSI: {}", self.signal);
                     self.urcs.push_back(frame(&line));
@@ -545,7 +547,7 @@ impl Modem {
     }
 
     fn schedule(&mut self, delay: u64, action: Action) {
-        self.timer_seq += 1;
+        self.timer_seq = self.timer_seq.wrapping_add(1);
         self.timers
             .push((self.now.saturating_add(delay), self.timer_seq, action));
     }
@@ -604,8 +606,10 @@ impl Modem {
         while let Some(b) = rest.next() {
             if self.mode == Mode::Busy || self.hung || self.booting {
                 if self.mode == Mode::Busy {
+                    // A real UART buffer is finite: what does not fit is lost.
                     self.held.push_back(b);
                     self.held.extend(rest);
+                    self.held.truncate(HELD_MAX);
                 }
                 return;
             }
@@ -708,7 +712,7 @@ impl Modem {
         if line.len() < 2 {
             return;
         }
-        self.commands += 1;
+        self.commands = self.commands.wrapping_add(1);
         let text = String::from_utf8_lossy(line).into_owned();
         if self.transcript.len() >= TRANSCRIPT_MAX {
             self.transcript.pop_front();
@@ -1989,7 +1993,7 @@ impl Modem {
         self.timers
             .retain(|(_, _, a)| !matches!(a, Action::HangEnd));
         self.booting = true;
-        self.next_noise = self.now + NOISE_MS;
+        self.next_noise = self.now.saturating_add(NOISE_MS);
         self.schedule(self.cfg.boot_ms, Action::BootDone);
     }
 }

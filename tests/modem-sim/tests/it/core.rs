@@ -726,3 +726,88 @@ fn long_inbound_is_split_with_udh() {
     assert_eq!(format!("{}{}", inbound[0].1, inbound[1].1), text);
     assert_eq!(inbound[1].2.map(|c| (c.total, c.seq)), Some((2, 2)));
 }
+
+/// Arbitrary input never panics the core and never leaves it unable to answer: a deterministic
+/// stream of command fragments, PDUs, control characters and random bytes, split at random.
+#[test]
+fn arbitrary_input_never_panics() {
+    let tokens: &[&[u8]] = &[
+        b"AT",
+        b"\r",
+        b"\n",
+        b"+CMGS=",
+        b"27",
+        b"176",
+        b"0011000A9174214365870000FF10C8329BFD0699E5EF36E81C6EB7EB",
+        b"\x1a",
+        b"\x1b",
+        b"\x08",
+        b";+CMGR=",
+        b"+CMGD=1,4",
+        b"+CPMS=\"ME\"",
+        b"+CMGF=1",
+        b"+CMGF=0",
+        b"+CSCS=\"UCS2\"",
+        b"+CSCS=\"HEX\"",
+        b"+CMGL=\"ALL\"",
+        b"+CNMI=2,2,0,1,0",
+        b"\"",
+        b",",
+        b"=?",
+        b"?",
+        b"E1",
+        b"A/",
+        b"+CFUN=1,1",
+    ];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for profile in Profile::ALL {
+        let mut m = Modem::new(ModemConfig::new(profile));
+        let mut now = 0u64;
+        for step in 0..20_000u32 {
+            let r = next();
+            let mut bytes: Vec<u8> = if r % 4 == 0 {
+                (0..(r >> 8) % 16)
+                    .map(|i| (next() >> (i % 8)) as u8)
+                    .collect()
+            } else {
+                tokens[(r >> 8) as usize % tokens.len()].to_vec()
+            };
+            if step % 997 == 0 {
+                let _ = m.inject_sms(
+                    now,
+                    &InboundSms::new("+4791234567", "x".repeat((r % 400) as usize)),
+                );
+                m.fault(now, modem_sim::Fault::Slow((r % 3) * 100));
+            }
+            now += (r >> 20) % 50;
+            while !bytes.is_empty() {
+                let cut = (next() as usize % bytes.len()) + 1;
+                let rest = bytes.split_off(cut);
+                m.feed(now, &bytes);
+                bytes = rest;
+            }
+            m.poll(now);
+            m.take_output();
+        }
+        assert!(m.stats().commands > 100, "{profile}: {}", m.stats());
+        // Still alive: after ESC, a quiet second and a fresh line, AT answers OK.
+        m.fault(now, modem_sim::Fault::Clear);
+        m.feed(now, b"\x1b\r");
+        now += 5_000;
+        m.poll(now);
+        m.take_output();
+        m.feed(now, b"\rATE0\r");
+        m.poll(now + 1_000);
+        m.take_output();
+        m.feed(now + 1_000, b"AT\r");
+        m.poll(now + 2_000);
+        let out = String::from_utf8_lossy(&m.take_output()).into_owned();
+        assert!(out.contains("OK"), "{profile}: {out:?}");
+    }
+}
