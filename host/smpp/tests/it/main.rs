@@ -4,4 +4,5 @@
 mod client;
 mod peers;
 mod server;
+mod tls;
 mod util;
