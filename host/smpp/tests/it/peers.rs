@@ -421,3 +421,194 @@ async fn server_against_smpplib() {
     receipts.abort();
     srv.shutdown().await;
 }
+
+/// A free loopback port (bound and released; Kannel needs numbers in its config).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One HTTP/1.0 GET over a raw socket; returns the status line and body.
+async fn http_get(port: u16, path: &str) -> (String, String) {
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("HTTP connect");
+    tcp.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(
+        WAIT,
+        tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut buf),
+    )
+    .await
+    .expect("HTTP answer in time")
+    .expect("HTTP read");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.lines().next().unwrap_or_default().to_owned();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+/// Kannel (bearerbox + smsbox, the Debian package) as an ESME of our server: sendsms over HTTP
+/// becomes a submit_sm to us, and our receipt becomes Kannel's DLR callback.
+#[tokio::test]
+async fn server_against_kannel() {
+    let have = |p: &str| Path::new(p).is_file();
+    if !have("/usr/sbin/bearerbox") || !have("/usr/sbin/smsbox") {
+        skip("Kannel: /usr/sbin/bearerbox or smsbox is missing (Debian package kannel)");
+        return;
+    }
+    let mem = Memory::new(None);
+    let mut binds = mem.binds.subscribe();
+    let mut feed = mem.feed();
+    let (srv, port) = server(mem.clone(), ServerConfig::default()).await;
+    let dlr = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dlr_port = dlr.local_addr().unwrap().port();
+    let (admin, smsbox, sendsms) = (free_port(), free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let conf = format!(
+        r#"group = core
+admin-port = {admin}
+admin-interface = 127.0.0.1
+admin-password = test
+admin-allow-ip = "127.0.0.1"
+smsbox-port = {smsbox}
+smsbox-interface = 127.0.0.1
+box-allow-ip = "127.0.0.1"
+wdp-interface-name = ""
+log-file = "bearerbox.log"
+log-level = 0
+dlr-storage = internal
+
+group = smsc
+smsc = smpp
+smsc-id = outpost
+host = 127.0.0.1
+port = {port}
+transceiver-mode = true
+smsc-username = app
+smsc-password = secret
+system-type = ""
+source-addr-ton = 5
+source-addr-npi = 0
+dest-addr-ton = 1
+dest-addr-npi = 1
+max-pending-submits = 10
+enquire-link-interval = 30
+reconnect-delay = 1
+
+group = smsbox
+bearerbox-host = 127.0.0.1
+bearerbox-port = {smsbox}
+sendsms-port = {sendsms}
+sendsms-interface = 127.0.0.1
+log-file = "smsbox.log"
+log-level = 0
+
+group = sendsms-user
+username = test
+password = test
+user-allow-ip = "127.0.0.1"
+
+group = sms-service
+keyword = default
+text = "no service"
+catch-all = true
+"#
+    );
+    std::fs::write(dir.path().join("kannel.conf"), conf).unwrap();
+    let spawn = |bin: &str| {
+        Command::new(bin)
+            .arg("kannel.conf")
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("Kannel starts")
+    };
+    let _bearerbox = spawn("/usr/sbin/bearerbox");
+    // Kannel binds to us once its SMSC link starts.
+    tokio::time::timeout(WAIT, binds.wait_for(|n| *n >= 1))
+        .await
+        .expect("Kannel binds in time")
+        .unwrap();
+    let _smsbox = spawn("/usr/sbin/smsbox");
+    // Kannel fills in %d (the DLR type) and %p (the recipient) when it calls back.
+    let dlr_url = format!("http://127.0.0.1:{dlr_port}/dlr?type=%d&to=%p");
+    let path = format!(
+        "/cgi-bin/sendsms?username=test&password=test&from=Kannel&to=4917000042&text=hello+from+kannel&dlr-mask=3&dlr-url={}",
+        urlencode(&dlr_url)
+    );
+    // smsbox needs a moment to connect to bearerbox; its HTTP port answers once it has.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let (status, body) = loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", sendsms))
+            .await
+            .is_ok()
+        {
+            break http_get(sendsms, &path).await;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "smsbox never listened"
+        );
+        tokio::task::yield_now().await;
+    };
+    assert!(status.contains(" 202 "), "{status} {body}");
+    let (account, id, msg) = tokio::time::timeout(WAIT, feed.recv())
+        .await
+        .expect("Kannel submits to us in time")
+        .unwrap();
+    assert_eq!(account, ApiKeyId(1));
+    assert_eq!(msg.user_data(), b"hello from kannel");
+    assert_eq!(msg.destination.addr, "4917000042");
+    assert_eq!(msg.registered_delivery & 1, 1, "dlr-mask asks for receipts");
+    // Our receipt goes back over Kannel's bind; Kannel matches it and calls the DLR URL.
+    let t = ReceiptTime::from_unix_millis_utc(UnixMillis::now());
+    let receipt = DeliverRequest::receipt(
+        &id,
+        DlrStatus::Delivered,
+        t,
+        t,
+        0,
+        "hello from kannel",
+        msg.destination.clone(),
+        msg.source.clone(),
+    );
+    srv.deliver(account, receipt)
+        .await
+        .expect("Kannel answers deliver_sm");
+    let (mut cb, _) = tokio::time::timeout(WAIT, dlr.accept())
+        .await
+        .expect("Kannel calls the DLR URL in time")
+        .unwrap();
+    let mut req = vec![0u8; 2048];
+    let n = tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read(&mut cb, &mut req))
+        .await
+        .unwrap()
+        .unwrap();
+    let line = String::from_utf8_lossy(&req[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    // Kannel's DLR type 1 is "delivered to phone".
+    assert!(line.starts_with("GET /dlr?type=1&to="), "{line}");
+    let _ = cb.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await;
+    srv.shutdown().await;
+}

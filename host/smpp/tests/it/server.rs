@@ -24,7 +24,7 @@ use smpp::server::{
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::codec::FramedRead;
 
 use crate::util::{WAIT, link_config, text_submit, wait_bound, wait_event};
@@ -37,6 +37,8 @@ pub(crate) struct Memory {
     /// When set, submits wait for a permit (to hold them "in the store").
     gate: Option<Arc<Semaphore>>,
     pub(crate) unbound: AtomicU64,
+    /// Successful binds so far (tests wait on it).
+    pub(crate) binds: watch::Sender<u32>,
     /// Where each stored submit is also sent, once `feed` was called.
     feed: Mutex<Option<mpsc::UnboundedSender<(ApiKeyId, String, ShortMessage)>>>,
 }
@@ -52,6 +54,7 @@ impl Memory {
             stored: Mutex::new(Vec::new()),
             gate,
             unbound: AtomicU64::new(0),
+            binds: watch::channel(0).0,
             feed: Mutex::new(None),
         })
     }
@@ -70,7 +73,10 @@ impl ServerHandler for Memory {
             match self.accounts.get(req.system_id.as_str()) {
                 None => Err(0x0F),
                 Some((pw, _)) if *pw != req.password => Err(0x0E),
-                Some((_, id)) => Ok(*id),
+                Some((_, id)) => {
+                    self.binds.send_modify(|n| *n += 1);
+                    Ok(*id)
+                }
             }
         })
     }
