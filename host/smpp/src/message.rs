@@ -142,8 +142,8 @@ impl SubmitRequest {
     pub fn to_pdu(&self) -> Result<SubmitSm, RequestError> {
         use rusmpp::tlvs::MessageSubmissionRequestTlvValue as S;
         let mut tlvs: Vec<S> = Vec::new();
-        let short: &[u8] = match &self.body {
-            Body::Short(b) => b,
+        let short: Bytes = match &self.body {
+            Body::Short(b) => b.clone(),
             Body::Payload(b) => {
                 if b.len() > usize::from(u16::MAX) {
                     return Err(RequestError::TooLong("message_payload", b.len()));
@@ -151,7 +151,7 @@ impl SubmitRequest {
                 tlvs.push(S::MessagePayload(MessagePayload::new(
                     rusmpp::types::AnyOctetString::from_bytes(b.clone()),
                 )));
-                &[]
+                Bytes::new()
             }
             Body::Sar {
                 reference,
@@ -162,7 +162,7 @@ impl SubmitRequest {
                 tlvs.push(S::SarMsgRefNum(*reference));
                 tlvs.push(S::SarTotalSegments(*total));
                 tlvs.push(S::SarSegmentSeqnum(*seq));
-                data
+                data.clone()
             }
         };
         if short.len() > 254 {
@@ -187,10 +187,12 @@ impl SubmitRequest {
             .registered_delivery(RegisteredDelivery::from(self.registered_delivery))
             .replace_if_present_flag(ReplaceIfPresentFlag::default())
             .data_coding(DataCoding::from(self.data_coding))
-            .short_message(
-                OctetString::from_bytes(Bytes::copy_from_slice(short))
-                    .map_err(|_| RequestError::TooLong("short_message", short.len()))?,
-            )
+            .short_message({
+                let len = short.len();
+                // Bytes clones share the buffer: the user data is not copied.
+                OctetString::from_bytes(short)
+                    .map_err(|_| RequestError::TooLong("short_message", len))?
+            })
             .build();
         pdu.set_tlvs(tlvs);
         Ok(pdu)

@@ -58,8 +58,7 @@ pub(super) async fn supervise(
             break;
         }
         shared.set_state(role, LinkState::Connecting);
-        let conn =
-            refusing_jobs(&shared, &mut jobs, &cancel, connect_and_bind(&shared, role)).await;
+        let conn = refusing_jobs(&mut jobs, &cancel, connect_and_bind(&shared, role)).await;
         let reason = match conn {
             None => break, // cancelled while connecting
             Some(Err(reason)) => {
@@ -95,10 +94,7 @@ pub(super) async fn supervise(
         let wait = async {
             tokio::time::sleep(delay).await;
         };
-        if refusing_jobs(&shared, &mut jobs, &cancel, wait)
-            .await
-            .is_none()
-        {
+        if refusing_jobs(&mut jobs, &cancel, wait).await.is_none() {
             break;
         }
     }
@@ -117,7 +113,6 @@ pub(super) async fn supervise(
 /// (the link is not bound, so the scheduler should route elsewhere now rather than wait for a
 /// reconnect). `None` when cancelled first.
 async fn refusing_jobs<F: Future>(
-    shared: &Shared,
     jobs: &mut Option<mpsc::Receiver<Job>>,
     cancel: &CancellationToken,
     fut: F,
@@ -128,7 +123,6 @@ async fn refusing_jobs<F: Future>(
             out = &mut fut => return Some(out),
             _ = cancel.cancelled() => return None,
             Some(job) = recv(jobs) => {
-                bump(&shared.counters.lost);
                 let _ = job.reply.send(Err(SubmitError::LinkDown { maybe_sent: false }));
             }
         }
@@ -445,7 +439,6 @@ impl<'a> Session<'a> {
                         // Not written yet: refuse now so the scheduler can route elsewhere.
                         rx.close();
                         while let Ok(job) = rx.try_recv() {
-                            bump(&self.shared.counters.lost);
                             let _ = job.reply.send(Err(SubmitError::LinkDown { maybe_sent: false }));
                         }
                     }

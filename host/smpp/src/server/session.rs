@@ -224,6 +224,9 @@ impl Conn {
                 Some(cmd) = rx.recv(), if receiving && self.unbind.is_none() => self.on_command(cmd, now),
                 _ = sleep_until(wake) => {}
                 _ = cancel.cancelled(), if self.unbind.is_none() => {
+                    if self.session.is_none() {
+                        return; // nothing bound to unbind
+                    }
                     let seq = self.next_seq();
                     self.queue(Pdu_::new(CommandStatus::EsmeRok, seq, Pdu::Unbind));
                     self.unbind = Some((seq, Instant::now() + self.shared.config.response_timeout));
