@@ -10,6 +10,7 @@
 
 mod event;
 mod message;
+pub mod modem;
 mod status;
 
 use std::future::Future;

@@ -1,0 +1,3 @@
+//! Carrier integration tests against independent peers: the modem simulator for modems.
+
+mod modem;
