@@ -11,6 +11,7 @@
 //! the batch with [`StoreError`], which the API turns into 503 — never a silent drop.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod inbound;
 mod keys;
 mod messages;
@@ -23,6 +24,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+pub use admin::{
+    AuditEntry, Bucket, Credentials, Group, MonthlyRow, NewAudit, NewSession, Role, SessionRecord,
+    UnknownRole, User, UserChange,
+};
 pub use inbound::{InboundFragment, InboundMessage, InboundStored};
 pub use keys::{ApiKey, NewApiKey};
 pub use messages::{

@@ -137,9 +137,41 @@ fn record_tx(
         rec.raw
     ])?;
     match (message_id, seq) {
-        (Some(m), Some(s)) => apply(tx, rec, MessageId(m), s, resend).map(Some),
+        (Some(m), Some(s)) => apply_all(tx, rec, MessageId(m), s, resend).map(Some),
         _ => Ok(None),
     }
+}
+
+/// Applies a report to part `seq` and to every other part of the same message that carries the
+/// same reference (an SMSC that split a `message_payload` itself gives all parts one id).
+fn apply_all(
+    tx: &Transaction<'_>,
+    rec: &DlrRecord,
+    message_id: MessageId,
+    seq: u16,
+    resend: Option<ResendRule>,
+) -> Result<DlrApplied> {
+    let siblings: Vec<u16> = tx
+        .prepare_cached(
+            "SELECT seq FROM parts WHERE message_id = ?1 AND carrier_id = ?2 AND carrier_ref = ?3 \
+             AND seq <> ?4 ORDER BY seq",
+        )?
+        .query_map(
+            params![message_id.0, rec.carrier.as_str(), rec.carrier_ref, seq],
+            |r| r.get(0),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut resend = resend;
+    let mut last = None;
+    for s in siblings.into_iter().chain([seq]) {
+        // Only the last part may consult the re-send rule: the message moves once.
+        let rule = if s == seq { resend.take() } else { None };
+        let applied = apply(tx, rec, message_id, s, rule)?;
+        if last.as_ref().is_none_or(|l: &DlrApplied| !l.became_final) {
+            last = Some(applied);
+        }
+    }
+    last.ok_or_else(|| crate::StoreError::Corrupt("no part to apply a report to".into()))
 }
 
 /// Applies reports stored unmatched for `(carrier, carrier_ref)` now that a part carries that
@@ -183,7 +215,7 @@ pub(crate) fn match_waiting(
             received_at: UnixMillis(received_at),
             raw: None,
         };
-        out.push(apply(tx, &rec, MessageId(m), s, None)?);
+        out.push(apply_all(tx, &rec, MessageId(m), s, None)?);
     }
     Ok(out)
 }

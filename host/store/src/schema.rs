@@ -13,7 +13,10 @@ use crate::Result;
 /// The schema, one entry per numbered file in `migrations/`. Never edit a released migration;
 /// add the next number.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/0001_init.sql")),
+        M::up(include_str!("../migrations/0002_admin.sql")),
+    ])
 }
 
 pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {

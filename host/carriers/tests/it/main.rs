@@ -1,3 +1,5 @@
-//! Carrier integration tests against independent peers: the modem simulator for modems.
+//! Carrier integration tests against independent peers: the modem simulator for modems,
+//! the SMSC simulator for SMPP links.
 
 mod modem;
+mod smpp;

@@ -225,3 +225,24 @@ async fn a_reused_modem_reference_matches_the_part_still_waiting() {
         None
     );
 }
+
+#[tokio::test]
+async fn parts_sharing_one_smsc_id_are_all_settled_by_its_receipt() {
+    let (store, _dir) = open();
+    // message_payload: the SMSC split a 3-part message itself and gave one id.
+    let id = submitted(&store, 3, "smpp-a", &["p1", "p1", "p1"]).await;
+    let r = store
+        .record_dlr(dlr("smpp-a", "p1", DlrStatus::Delivered), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r.message_id, r.message_state),
+        (id, MessageState::Delivered)
+    );
+    let bill = store.billing(None).await.unwrap();
+    assert_eq!(
+        (bill[0].delivered_parts, bill[0].delivered_messages),
+        (3, 1)
+    );
+}
