@@ -11,6 +11,7 @@
 mod event;
 mod message;
 pub mod modem;
+pub mod port;
 pub mod smpp;
 mod status;
 

@@ -17,7 +17,6 @@ use gsm::status::StatusCategory;
 use gsm::tpdu::{Direction, Tpdu, decode_with_sca};
 use modem::slot::{self, Control, Event as SlotEvent, NoPwrKey, SendError, SlotState, SlotStatus};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -78,14 +77,11 @@ impl embedded_hal_async::delay::DelayNs for TokioDelay {
 impl ModemCarrier {
     /// Starts the supervisor for a modem reachable through `io`, and the task that turns its
     /// events into [`CarrierEvent`]s on `events`. Must be called inside a tokio runtime.
-    pub fn start<IO>(
+    pub fn start(
         settings: &ModemSettings,
-        io: IO,
+        io: crate::port::Port,
         events: mpsc::Sender<CarrierEvent>,
-    ) -> Arc<ModemCarrier>
-    where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
+    ) -> Arc<ModemCarrier> {
         // One supervisor state per modem for the life of the process, like the bank's statics.
         let state: &'static slot::State<Mutex> = Box::leak(Box::new(slot::State::new()));
         let mut config = slot::Config::new();
@@ -93,7 +89,6 @@ impl ModemCarrier {
             .pin
             .as_deref()
             .and_then(|p| heapless::String::try_from(p).ok());
-        let io = embedded_io_adapters::tokio_1::FromTokio::new(io);
         let (control, runner) = slot::new(state, config, io, NoPwrKey, TokioDelay);
         tokio::spawn(async move {
             runner.run().await;
@@ -108,6 +103,15 @@ impl ModemCarrier {
         });
         tokio::spawn(forward_events(settings.id.clone(), control, events));
         carrier
+    }
+
+    /// Starts a modem on its configured port (serial device or TCP), reopened whenever it fails.
+    pub fn open(settings: &ModemSettings, events: mpsc::Sender<CarrierEvent>) -> Arc<ModemCarrier> {
+        Self::start(
+            settings,
+            crate::port::Port::new(settings.port.clone()),
+            events,
+        )
     }
 
     async fn send_parts(&self, msg: &OutboundMessage) -> Outcome {

@@ -2,4 +2,5 @@
 //! the SMSC simulator for SMPP links.
 
 mod modem;
+mod port;
 mod smpp;

@@ -29,7 +29,7 @@ async fn setup(profile: Profile) -> (ModemHandle, Arc<ModemCarrier>, mpsc::Recei
     let s = sim.clone();
     tokio::spawn(async move { s.serve(a).await });
     let (tx, rx) = mpsc::channel(64);
-    let carrier = ModemCarrier::start(&settings(), b, tx);
+    let carrier = ModemCarrier::start(&settings(), carriers::port::Port::from_stream(b), tx);
     // Bounded wait for the supervisor to bring the modem up (power-on, init, registration).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while carrier.status().state != CarrierState::Up {
