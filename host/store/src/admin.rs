@@ -232,7 +232,9 @@ fn enabled_admins(tx: &Transaction<'_>) -> Result<i64> {
 }
 
 fn user_in_tx(tx: &Transaction<'_>, id: i64) -> Result<Option<User>> {
-    let mut stmt = tx.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"))?;
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"
+    ))?;
     let mut rows = stmt.query([id])?;
     match rows.next()? {
         Some(r) => Ok(Some(user_from_row(r, 0)?)),
@@ -289,7 +291,8 @@ impl Store {
         now: UnixMillis,
     ) -> Committed<Option<User>> {
         self.inner.writer.write(move |tx| {
-            let any: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))?;
+            let any: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))?;
             if any {
                 return Ok(None);
             }
@@ -794,7 +797,6 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
 
     /// The dashboard's queries must be index range scans, not table scans: they run every few
     /// seconds on a table that grows by every message.

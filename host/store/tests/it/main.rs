@@ -1,5 +1,6 @@
 //! Integration tests of the store on real SQLite files in a temporary directory.
 
+mod admin;
 mod inbound;
 mod keys;
 mod lifecycle;
