@@ -15,7 +15,7 @@ use crate::{setup, tidy};
 pub(crate) const EMBEDDED_TARGET: &str = "thumbv7em-none-eabihf";
 
 /// Firmware crates that must build `no_std` for the embedded target.
-const FIRMWARE_CRATES: &[&str] = &["gsm", "link", "modem"];
+const FIRMWARE_CRATES: &[&str] = &["gsm", "link", "modem", "bank"];
 
 struct Step {
     name: &'static str,
