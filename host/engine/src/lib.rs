@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accept;
+pub mod admin;
 mod dispatch;
 mod events;
 mod queue;
@@ -142,6 +143,9 @@ impl Engine {
         events: mpsc::Receiver<CarrierEvent>,
         config: EngineConfig,
     ) -> Result<Engine, StoreError> {
+        // Load libphonenumber's metadata now, not on the first request (it takes ~1 s in debug
+        // builds and would stall that request).
+        let _ = domain::Msisdn::parse("+8613800138000", &config.accept.numbers);
         let now = UnixMillis::now();
         let recovery = store.recover(now).await?;
         if recovery.requeued > 0 {

@@ -1,0 +1,117 @@
+//! Wiring the service together: store, carriers, engine and HTTP (DESIGN: "a thin `main.rs`; the
+//! library exposes `run(config, listeners, shutdown)`").
+//!
+//! Shutdown is an explicit path: when `shutdown` resolves, the HTTP side stops accepting and
+//! finishes open requests, then the engine lets attempts in flight end (bounded by the grace
+//! period), drains the carriers and flushes the store. Nothing accepted is in memory only, so a
+//! grace period that runs out loses nothing either: those messages are resent after restart.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use carriers::Carrier;
+use carriers::modem::ModemCarrier;
+use carriers::smpp::SmppCarrier;
+use engine::{Engine, EngineConfig};
+use metrics_exporter_prometheus::PrometheusHandle;
+use store::{Store, StoreOptions};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Config;
+
+/// What [`run`] reports once it is serving.
+#[derive(Clone)]
+pub struct Ready {
+    /// The HTTP address actually bound.
+    pub addr: SocketAddr,
+    /// The engine, for callers that drive it directly (the demo, tests).
+    pub engine: Engine,
+}
+
+/// Extras for [`run`].
+#[derive(Default)]
+pub struct RunOptions {
+    /// The Prometheus recorder's handle, if the binary installed one.
+    pub prometheus: Option<PrometheusHandle>,
+    /// Told once the service is serving.
+    pub ready: Option<oneshot::Sender<Ready>>,
+}
+
+/// Opens the store and runs the service on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: RunOptions,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let db = config.data_dir.join("outpost.db");
+    let store = Store::open(&db, StoreOptions::default())
+        .with_context(|| format!("opening {}", db.display()))?;
+    let (events_tx, events) = mpsc::channel(4096);
+    let mut carriers: Vec<Arc<dyn Carrier>> = Vec::new();
+    for m in &config.modems {
+        carriers.push(ModemCarrier::open(m, events_tx.clone()));
+    }
+    for s in &config.smpp {
+        carriers.push(SmppCarrier::start(s.clone(), events_tx.clone()));
+    }
+    drop(events_tx);
+    let engine = Engine::start(
+        store,
+        carriers,
+        events,
+        EngineConfig {
+            accept: config.accept.clone(),
+            policy: config.policy.clone(),
+            reassembly_timeout: config.reassembly_timeout,
+        },
+    )
+    .await
+    .context("starting the engine")?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, modems = config.modems.len(), smpp = config.smpp.len(), "outpost serving");
+    if let Some(ready) = options.ready {
+        let _ = ready.send(Ready {
+            addr,
+            engine: engine.clone(),
+        });
+    }
+    let state = web::AppState {
+        engine: engine.clone(),
+        prometheus: options.prometheus,
+    };
+    web::serve(listener, state, shutdown)
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("shutting down: letting attempts in flight finish");
+    engine.shutdown(config.shutdown_grace).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
