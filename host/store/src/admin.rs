@@ -766,6 +766,38 @@ impl Store {
             .await
     }
 
+    /// Remembers that an admin switched carrier `id` on or off, so the service can apply it
+    /// again at its next start (`carrier_overrides`).
+    pub fn set_carrier_override(
+        &self,
+        id: String,
+        enabled: bool,
+        now: UnixMillis,
+    ) -> Committed<()> {
+        self.inner.writer.write(move |tx| {
+            tx.execute(
+                "INSERT INTO carrier_overrides (carrier_id, enabled, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(carrier_id) DO UPDATE SET enabled = ?2, updated_at = ?3",
+                params![id, enabled, now.0],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every carrier an admin switched on or off: (carrier id, enabled).
+    pub async fn carrier_overrides(&self) -> Result<Vec<(String, bool)>> {
+        self.inner
+            .readers
+            .read(|conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT carrier_id, enabled FROM carrier_overrides ORDER BY carrier_id",
+                )?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
     /// One inbound message by id (for the inbox's reply form).
     pub async fn inbound_message(&self, id: i64) -> Result<Option<crate::InboundMessage>> {
         self.inner

@@ -1,6 +1,6 @@
 //! Outpost's HTTP side (DESIGN invariant: only this crate knows HTTP and JSON): the JSON API under
-//! `/api/v1`, operations endpoints, and — as they land — Kannel-style `sendsms` and the admin
-//! pages.
+//! `/api/v1`, operations endpoints, the local admin pages ([`pages`]), and — as it lands —
+//! Kannel-style `sendsms`.
 //!
 //! The library exposes [`app`] (a `Router` that tests drive in-process) and [`serve`]. Bodies are
 //! limited in size, every error is a JSON `ApiError` without internal text, and every request is
@@ -12,9 +12,12 @@ mod auth;
 mod error;
 mod json;
 mod ops;
+pub mod pages;
 pub mod time;
+pub mod tls;
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -38,10 +41,12 @@ pub struct AppState {
     pub prometheus: Option<PrometheusHandle>,
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application. The admin pages keep their own state (login throttling) per
+/// application instance.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())
+        .merge(pages::routes())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -52,12 +57,16 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes open requests.
+/// Handlers see the client's address (login throttling and the audit log use it).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -224,6 +224,22 @@ async fn settings_and_groups() {
     assert_eq!(store.groups().await.unwrap()[0].members, 2);
     assert_eq!(store.group_numbers(id).await.unwrap().len(), 2);
     assert!(store.delete_group(id).await.unwrap());
+    store
+        .set_carrier_override("slot-1".into(), false, T)
+        .await
+        .unwrap();
+    store
+        .set_carrier_override("slot-1".into(), true, T)
+        .await
+        .unwrap();
+    store
+        .set_carrier_override("smpp-a".into(), false, T)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.carrier_overrides().await.unwrap(),
+        [("slot-1".to_owned(), true), ("smpp-a".to_owned(), false)]
+    );
     assert!(store.groups().await.unwrap().is_empty());
 }
 
