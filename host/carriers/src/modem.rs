@@ -62,6 +62,12 @@ pub struct ModemCarrier {
     failed: AtomicU32,
     in_flight: AtomicU32,
     send_timeout: Duration,
+    /// Set when the modem stopped answering a send (no prompt, no result, or a send that outlived
+    /// `send_timeout`): the supervisor's recovery count at that moment.
+    /// The modem counts as down until the supervisor recovers it (re-init, power cycle) or a
+    /// send succeeds, so the dashboard and scheduler see a hung modem
+    /// at once instead of after the supervisor's longer command timeouts.
+    stalled_at: std::sync::Mutex<Option<u32>>,
 }
 
 /// `embedded-hal-async` delays on tokio's timer (so tests can pause time).
@@ -100,6 +106,7 @@ impl ModemCarrier {
             failed: AtomicU32::new(0),
             in_flight: AtomicU32::new(0),
             send_timeout: settings.send_timeout,
+            stalled_at: std::sync::Mutex::new(None),
         });
         tokio::spawn(forward_events(settings.id.clone(), control, events));
         carrier
@@ -112,6 +119,16 @@ impl ModemCarrier {
             crate::port::Port::new(settings.port.clone()),
             events,
         )
+    }
+
+    /// The modem stopped answering: down until the supervisor recovers it, which it is asked
+    /// to do now (a re-initialisation; if that fails the supervisor goes on to power-cycle).
+    fn mark_stalled(&self) {
+        if let Ok(mut s) = self.stalled_at.lock() {
+            *s = Some(activity(&self.control.status()));
+        }
+        let control = self.control;
+        tokio::spawn(async move { control.reset(false).await });
     }
 
     async fn send_parts(&self, msg: &OutboundMessage) -> Outcome {
@@ -132,8 +149,14 @@ impl ModemCarrier {
             .await;
             match sent {
                 Ok(Ok(mr)) => refs.push(mr.to_string()),
-                Ok(Err(e)) => return outcome_of(e, !refs.is_empty()),
+                Ok(Err(e)) => {
+                    if matches!(e, SendError::NoPrompt | SendError::Timeout | SendError::Io) {
+                        self.mark_stalled();
+                    }
+                    return outcome_of(e, !refs.is_empty());
+                }
                 Err(_) => {
+                    self.mark_stalled();
                     return Outcome::Retry {
                         after: Duration::ZERO,
                         reason: RetryReason::Timeout,
@@ -144,6 +167,15 @@ impl ModemCarrier {
         }
         Outcome::Accepted { carrier_refs: refs }
     }
+}
+
+/// A number that changes whenever the supervisor has recovered a sick modem (re-initialised
+/// it, power-cycled it, or seen it reboot); its own command timeouts are not recovery.
+fn activity(st: &SlotStatus) -> u32 {
+    let c = &st.counters;
+    c.reinits
+        .wrapping_add(c.power_cycles)
+        .wrapping_add(c.reboots)
 }
 
 /// What a failed send means for the message. `partly_sent`: earlier parts went out.
@@ -262,6 +294,9 @@ impl Carrier for ModemCarrier {
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
             match &outcome {
                 Outcome::Accepted { carrier_refs } => {
+                    if let Ok(mut s) = self.stalled_at.lock() {
+                        *s = None;
+                    }
                     self.submitted
                         .fetch_add(carrier_refs.len() as u32, Ordering::Relaxed);
                 }
@@ -276,14 +311,25 @@ impl Carrier for ModemCarrier {
     fn status(&self) -> CarrierStatus {
         let st = self.control.status();
         let info = slot_info(&st);
-        let detail = match (&info.operator, info.rssi) {
+        let mut state = carrier_state(st.state);
+        let mut detail = match (&info.operator, info.rssi) {
             (Some(op), Some(rssi)) => format!("{}, {op}, signal {rssi}/31", info.state),
             _ => info.state.clone(),
         };
+        if let Ok(mut stalled) = self.stalled_at.lock() {
+            match *stalled {
+                Some(at) if activity(&st) == at => {
+                    state = CarrierState::Down;
+                    detail = format!("not answering (a send took over {:?})", self.send_timeout);
+                }
+                Some(_) => *stalled = None,
+                None => {}
+            }
+        }
         CarrierStatus {
             id: self.id.clone(),
             kind: CarrierKind::Modem,
-            state: carrier_state(st.state),
+            state,
             detail,
             in_flight: self.in_flight.load(Ordering::Relaxed),
             window: 1,

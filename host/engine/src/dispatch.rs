@@ -6,7 +6,7 @@
 //! in the order decisions are made (the store's writer preserves that order), so a message's trace
 //! always reads start → outcome → start → outcome.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,46 +52,99 @@ pub(crate) struct Dispatcher {
     pub(crate) inbox_tx: mpsc::UnboundedSender<Inbox>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) rotation: u32,
-    pub(crate) in_flight: usize,
+    /// Messages handed to a carrier whose outcome has not come back.
+    pub(crate) in_flight: HashSet<MessageId>,
     pub(crate) refreshed: Option<Instant>,
+}
+
+/// What one dispatcher step decided.
+enum Step {
+    /// Wait at most this long for the next event.
+    Sleep(Duration),
+    /// Drained: stop.
+    Stop,
 }
 
 impl Dispatcher {
     pub(crate) async fn run(mut self) {
         let mut drain: Option<(Instant, oneshot::Sender<()>)> = None;
         loop {
-            let now = UnixMillis::now();
-            if self.refreshed.is_none_or(|t| t.elapsed() >= STATUS_REFRESH) {
-                self.refresh(now);
-            }
-            if drain.is_none() {
-                self.dispatch(now);
-            } else if self.in_flight == 0
-                || drain
-                    .as_ref()
-                    .is_some_and(|(until, _)| Instant::now() >= *until)
-            {
-                if let Some((_, reply)) = drain.take() {
-                    let _ = reply.send(());
+            // The decision work is synchronous; a bug there must not stop every message in the
+            // branch, so a panic is logged, the queue rebuilt from the store, and work goes on.
+            let step =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.step(&mut drain)));
+            let sleep = match step {
+                Ok(Step::Stop) => return,
+                Ok(Step::Sleep(d)) => d,
+                Err(_) => {
+                    tracing::error!(
+                        "dispatcher step panicked; rebuilding the queue from the store"
+                    );
+                    self.reload().await;
+                    Duration::from_millis(100)
                 }
-                return;
-            }
-            self.publish();
-            let sleep = self.sleep_for(now, drain.is_some());
+            };
             let msg = tokio::select! {
                 m = self.inbox.recv() => m,
                 () = tokio::time::sleep(sleep) => continue,
             };
-            let Some(msg) = msg else { return };
-            self.handle(msg, &mut drain);
-            // Take whatever else arrived, in bulk, before deciding again.
-            for _ in 0..4096 {
-                match self.inbox.try_recv() {
-                    Ok(m) => self.handle(m, &mut drain),
-                    Err(_) => break,
+            let Some(first) = msg else { return };
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.handle(first, &mut drain);
+                // Take whatever else arrived, in bulk, before deciding again.
+                for _ in 0..4096 {
+                    match self.inbox.try_recv() {
+                        Ok(m) => self.handle(m, &mut drain),
+                        Err(_) => break,
+                    }
                 }
+            }));
+            if handled.is_err() {
+                tracing::error!(
+                    "dispatcher panicked on an event; rebuilding the queue from the store"
+                );
+                self.reload().await;
             }
         }
+    }
+
+    /// One round of decisions; says how long to wait for the next event.
+    fn step(&mut self, drain: &mut Option<(Instant, oneshot::Sender<()>)>) -> Step {
+        let now = UnixMillis::now();
+        if self.refreshed.is_none_or(|t| t.elapsed() >= STATUS_REFRESH) {
+            self.refresh(now);
+        }
+        if drain.is_none() {
+            self.dispatch(now);
+        } else if self.in_flight.is_empty()
+            || drain
+                .as_ref()
+                .is_some_and(|(until, _)| Instant::now() >= *until)
+        {
+            if let Some((_, reply)) = drain.take() {
+                let _ = reply.send(());
+            }
+            return Step::Stop;
+        }
+        self.publish();
+        Step::Sleep(self.sleep_for(now, drain.is_some()))
+    }
+
+    /// Rebuilds the queue from the store after a panic: every queued message not in flight.
+    async fn reload(&mut self) {
+        match self.store.load_live().await {
+            Ok(live) => {
+                self.queue = Queue::default();
+                self.parked.clear();
+                for p in live {
+                    if p.state == MessageState::Queued && !self.in_flight.contains(&p.id) {
+                        self.queue.push(Live::from(p));
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not reload the queue"),
+        }
+        self.refreshed = None;
     }
 
     fn handle(&mut self, msg: Inbox, drain: &mut Option<(Instant, oneshot::Sender<()>)>) {
@@ -120,7 +173,8 @@ impl Dispatcher {
         if self.free_capacity() > 0
             && let Some(at) = self.queue.next_due()
         {
-            let until = Duration::from_millis(u64::try_from(at.0 - now.0).unwrap_or(0));
+            let until =
+                Duration::from_millis(u64::try_from(at.0.saturating_sub(now.0)).unwrap_or(0));
             sleep = sleep.min(until.max(Duration::from_millis(1)));
         }
         sleep
@@ -169,9 +223,10 @@ impl Dispatcher {
             (self.queue.len() + self.parked.len()) as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-        self.shared
-            .in_flight
-            .store(self.in_flight as u64, std::sync::atomic::Ordering::Relaxed);
+        self.shared.in_flight.store(
+            self.in_flight.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Attempts the usable carriers could take right now.
@@ -272,7 +327,7 @@ impl Dispatcher {
             round: m.round,
             at: now,
         });
-        self.in_flight += 1;
+        self.in_flight.insert(m.id);
         let msg = OutboundMessage {
             id: m.id,
             to: m.to.clone(),
@@ -306,7 +361,7 @@ impl Dispatcher {
     fn done(&mut self, index: usize, m: Live, no: u32, outcome: Outcome, latency: Duration) {
         let now = UnixMillis::now();
         let id = m.id;
-        self.in_flight = self.in_flight.saturating_sub(1);
+        self.in_flight.remove(&m.id);
         let carrier: CarrierId = self.table[index].id.clone();
         self.table[index].on_outcome(&outcome, latency, now);
         // Capacity came back: everything parked as "busy" gets another look.

@@ -194,7 +194,7 @@ impl Engine {
             inbox_tx: inbox_tx.clone(),
             shared: shared.clone(),
             rotation: 0,
-            in_flight: 0,
+            in_flight: HashSet::new(),
             refreshed: None,
         };
         let engine = Engine {

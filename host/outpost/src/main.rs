@@ -124,6 +124,8 @@ fn serve(config: PathBuf) -> anyhow::Result<()> {
 fn keys(action: KeyAction, config: PathBuf, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = load(&config)?;
     runtime()?.block_on(async {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating {}", config.data_dir.display()))?;
         let db = config.data_dir.join("outpost.db");
         let store = store::Store::open(&db, store::StoreOptions::default())
             .with_context(|| format!("opening {}", db.display()))?;

@@ -10,16 +10,23 @@ use domain::{CarrierId, DlrStatus, Encoding, MessageId, Msisdn, Outcome, Priorit
 use modem_sim::{Event, Fault, InboundSms, ModemConfig, ModemHandle, Profile};
 use tokio::sync::mpsc;
 
-fn settings() -> ModemSettings {
+fn settings(send_timeout: Duration) -> ModemSettings {
     ModemSettings {
         id: CarrierId::new("usb0").unwrap(),
         port: ModemPort::Tcp("in-memory".into()),
         pin: None,
-        send_timeout: Duration::from_secs(120),
+        send_timeout,
     }
 }
 
 async fn setup(profile: Profile) -> (ModemHandle, Arc<ModemCarrier>, mpsc::Receiver<CarrierEvent>) {
+    setup_with(profile, Duration::from_secs(120)).await
+}
+
+async fn setup_with(
+    profile: Profile,
+    send_timeout: Duration,
+) -> (ModemHandle, Arc<ModemCarrier>, mpsc::Receiver<CarrierEvent>) {
     let mut cfg = ModemConfig::new(profile);
     cfg.send_latency_ms = 3_000;
     cfg.receipt_delay_ms = 5_000;
@@ -29,7 +36,11 @@ async fn setup(profile: Profile) -> (ModemHandle, Arc<ModemCarrier>, mpsc::Recei
     let s = sim.clone();
     tokio::spawn(async move { s.serve(a).await });
     let (tx, rx) = mpsc::channel(64);
-    let carrier = ModemCarrier::start(&settings(), carriers::port::Port::from_stream(b), tx);
+    let carrier = ModemCarrier::start(
+        &settings(send_timeout),
+        carriers::port::Port::from_stream(b),
+        tx,
+    );
     // Bounded wait for the supervisor to bring the modem up (power-on, init, registration).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while carrier.status().state != CarrierState::Up {
@@ -170,4 +181,28 @@ async fn modem_failures_become_typed_outcomes() {
     assert_eq!(carrier.status().state, CarrierState::Down);
     // Nothing was reported accepted that the simulator did not accept.
     assert_eq!(sim.accepted().len(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_modem_is_down_at_once_and_up_again_after_recovery() {
+    let (sim, carrier, _rx) = setup_with(Profile::Sim800, Duration::from_secs(20)).await;
+    sim.fault(Fault::Hang(None));
+    let o = carrier.submit(&message("hi", Encoding::Gsm7, 1)).await;
+    assert!(matches!(o, Outcome::Retry { .. }), "{o:?}");
+    let st = carrier.status();
+    assert_eq!(st.state, CarrierState::Down, "{st:?}");
+    assert!(st.detail.contains("not answering"), "{}", st.detail);
+    // The modem comes back; the supervisor re-initialises it and the carrier is usable again.
+    sim.fault(Fault::Unhang);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    while carrier.status().state != CarrierState::Up {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never recovered: {:?}",
+            carrier.status()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let o = carrier.submit(&message("again", Encoding::Gsm7, 1)).await;
+    assert!(matches!(o, Outcome::Accepted { .. }), "{o:?}");
 }

@@ -340,3 +340,49 @@ async fn shutdown_lets_attempts_in_flight_finish() {
         .unwrap_err();
     assert!(matches!(err, SubmitError::ShuttingDown));
 }
+
+/// Regression: a carrier that is up but whose breaker is open still counted as free capacity, so
+/// a dispatch round could end with due messages left; computing the next wake-up then overflowed
+/// and the panic killed the dispatcher, stalling every message in the branch.
+#[tokio::test]
+async fn an_open_breaker_with_due_messages_left_does_not_stall_the_dispatcher() {
+    let (tx, rx) = mpsc::channel(4096);
+    let bad = Fake::new(
+        "bad",
+        CarrierKind::Smpp,
+        1,
+        Script::Answer(Outcome::Retry {
+            after: Duration::ZERO,
+            reason: RetryReason::Temporary("0x00000008".into()),
+            maybe_sent: false,
+        }),
+        tx.clone(),
+    );
+    let slow = Fake::new(
+        "slow",
+        CarrierKind::Smpp,
+        1,
+        Script::Slow(Duration::from_millis(20)),
+        tx,
+    );
+    let routing = "[routing.smpp]\nwindow = 1\n[routing.carriers.bad]\ncost = 1\n[routing.carriers.slow]\ncost = 9\n";
+    let h = start(
+        tempfile::tempdir().unwrap(),
+        vec![bad, slow.clone()],
+        rx,
+        routing,
+    )
+    .await;
+    let reqs: Vec<_> = (0..60)
+        .map(|i| req("13800138000", &format!("m{i}")))
+        .collect();
+    let ids = h
+        .engine
+        .submit(None, store::Source::Http, &reqs)
+        .await
+        .unwrap();
+    for a in &ids {
+        h.wait_state(a.id, MessageState::Delivered).await;
+    }
+    assert_eq!(slow.sent_ids().len(), 60);
+}

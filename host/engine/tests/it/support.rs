@@ -22,6 +22,8 @@ pub(crate) enum Script {
     Answer(Outcome),
     /// Never answer.
     Hang,
+    /// Accept (reported delivered) after this long.
+    Slow(Duration),
 }
 
 pub(crate) struct Fake {
@@ -89,6 +91,14 @@ impl Carrier for Fake {
             self.sent.lock().unwrap().push(msg.clone());
             match self.default.clone() {
                 Script::Hang => std::future::pending().await,
+                Script::Slow(d) => {
+                    tokio::time::sleep(d).await;
+                    let r = format!("{}-{}", self.id, msg.id);
+                    self.report(&r, DlrStatus::Delivered).await;
+                    Outcome::Accepted {
+                        carrier_refs: vec![r],
+                    }
+                }
                 Script::Answer(o) => o,
                 Script::Accept(report) => {
                     let refs: Vec<String> = (0..msg.parts)

@@ -1,3 +1,6 @@
-//! End-to-end tests of the `outpost` binary: run it, check stdout, stderr and exit code.
+//! End-to-end tests of the `outpost` binary: run it as a real child process against simulated
+//! modems on TCP and a real SQLite file, and check what clients and the modems see.
 
 mod pdu;
+mod service;
+mod support;
