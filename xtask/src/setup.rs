@@ -11,7 +11,8 @@ use anyhow::{Context, Result, bail};
 use crate::steps::{cmd, have_command, run_cmd};
 
 /// Debian packages the test suite uses: QEMU for the bank firmware, independent AT clients
-/// (gammu, smstools, Kannel), serial plumbing (socat) and `arm-none-eabi-size` for firmware sizes.
+/// (gammu, smstools, Kannel), serial plumbing (socat), `arm-none-eabi-size` for firmware sizes,
+/// and Chromium with chromedriver for the admin page's browser test.
 const APT_PACKAGES: &[&str] = &[
     "qemu-system-arm",
     "gammu",
@@ -21,6 +22,11 @@ const APT_PACKAGES: &[&str] = &[
     // Kannel (bearerbox + smsbox), the fourth independent AT client of tests/modem-sim.
     "kannel",
     "binutils-arm-none-eabi",
+    // The admin page's browser test (tests/e2e): headless Chromium driven through chromedriver,
+    // and CJK fonts so Chinese pages render in it and in the screenshots.
+    "chromium",
+    "chromium-driver",
+    "fonts-noto-cjk",
 ];
 
 /// Python test peers, pinned: independent implementations our codecs and servers are checked
