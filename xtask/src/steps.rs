@@ -60,6 +60,11 @@ const STEPS: &[Step] = &[
         run: firmware,
     },
     Step {
+        name: "qemu",
+        what: "the bank firmware (boards/mps2-an386) in QEMU against simulated modems",
+        run: qemu,
+    },
+    Step {
         name: "fuzz",
         what: "every cargo-fuzz target for a bounded time",
         run: || fuzz(&[]),
@@ -129,11 +134,25 @@ fn test_workspace() -> Result<()> {
     let mut c = cmd("cargo");
     c.args(["test", "--workspace", "--locked"])
         // Tests that need an independent peer fail instead of skipping when this is set.
-        .env("OUTPOST_REQUIRE_PEERS", "1");
+        .env("OUTPOST_REQUIRE_PEERS", "1")
+        // The QEMU run (about 2.5 minutes) is its own step.
+        .env("OUTPOST_SKIP_QEMU", "1");
     if let Some(venv) = venv {
         c.env("OUTPOST_PEERS_VENV", venv);
     }
     run_cmd(&mut c)
+}
+
+/// `tests/bank-emu`'s `qemu` test: builds `boards/mps2-an386` in release and runs it in
+/// `qemu-system-arm -M mps2-an386` against four simulated modems (scenarios and the summary
+/// it prints: `boards/mps2-an386/README.md`).
+fn qemu() -> Result<()> {
+    run_cmd(
+        cmd("cargo")
+            .args(["test", "--locked", "-p", "bank-emu", "--test", "it", "qemu"])
+            .args(["--", "--nocapture"])
+            .env("OUTPOST_REQUIRE_PEERS", "1"),
+    )
 }
 
 fn doc() -> Result<()> {

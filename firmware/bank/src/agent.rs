@@ -8,6 +8,9 @@
 //! the slot's own inbound messages or the deletion of acknowledged ones any longer than the
 //! modem itself does.
 
+use core::convert::Infallible;
+use core::future::Future;
+
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::raw::RawMutex;
 use embassy_sync::signal::Signal;
@@ -21,6 +24,8 @@ pub struct SlotAgent<'a, M: RawMutex> {
     shared: &'a SlotShared<M>,
     control: Control<'a, M>,
     link_wake: &'a Signal<M, ()>,
+    /// The engine settings a host `Configure` starts from.
+    base: modem::slot::Config,
 }
 
 impl<'a, M: RawMutex> SlotAgent<'a, M> {
@@ -28,46 +33,53 @@ impl<'a, M: RawMutex> SlotAgent<'a, M> {
         shared: &'a SlotShared<M>,
         control: Control<'a, M>,
         link_wake: &'a Signal<M, ()>,
+        base: modem::slot::Config,
     ) -> Self {
         Self {
             shared,
             control,
             link_wake,
+            base,
         }
     }
 
-    /// Runs the slot's agent forever.
+    /// Runs the slot's agent; the future never completes.
     ///
     /// Cancellation: dropping it loses a send in progress (its result never reaches the host,
     /// which then treats the submit as of unknown outcome) but nothing else: held inbound
     /// messages are still in modem storage. Only drop it together with the whole bank.
-    pub async fn run(self) -> ! {
-        match select(self.submits(), self.events()).await {
-            Either::First(never) | Either::Second(never) => never,
+    pub fn run(self) -> impl Future<Output = Infallible> {
+        let this = self;
+        async move {
+            match select(this.submits(), this.events()).await {
+                Either::First(never) | Either::Second(never) => never,
+            }
         }
     }
 
     /// Sends queued submits in order, one at a time, and leaves each result for the link task.
-    async fn submits(&self) -> ! {
+    async fn submits(&self) -> Infallible {
         loop {
-            let job = self.shared.with(|c| {
-                // Back-pressure: the previous result must have been taken first.
-                if c.done.is_some() || c.in_progress.is_some() {
-                    return None;
+            let job = loop {
+                let next = self.shared.with(|c| {
+                    // Back-pressure: the previous result must have been taken first.
+                    if c.has_done() || c.in_progress.is_some() {
+                        return None;
+                    }
+                    let job = c.queue.pop_front()?;
+                    c.in_progress = Some(job.tag);
+                    Some(job)
+                });
+                if let Some(job) = next {
+                    break job;
                 }
-                let job = c.queue.pop_front()?;
-                c.in_progress = Some(job.tag);
-                Some(job)
-            });
-            let Some(job) = job else {
                 self.shared.submit_wake.wait().await;
-                continue;
             };
             let result = self.control.submit(&job.pdu.octets, job.pdu.tpdu_len).await;
             let outcome = convert::outcome(result);
             self.shared.with(|c| {
                 c.in_progress = None;
-                c.done = Some(Done {
+                c.set_done(Done {
                     tag: job.tag,
                     outcome,
                 });
@@ -78,7 +90,7 @@ impl<'a, M: RawMutex> SlotAgent<'a, M> {
 
     /// Carries out requests from the link task and takes events from the engine while there is
     /// room to hold them.
-    async fn events(&self) -> ! {
+    async fn events(&self) -> Infallible {
         loop {
             self.requests().await;
             let room = self.shared.with(|c| !c.held.is_full());
@@ -95,11 +107,15 @@ impl<'a, M: RawMutex> SlotAgent<'a, M> {
 
     /// Resets, reconfigurations and acks of messages the host has stored.
     async fn requests(&self) {
-        if let Some(hard) = self.shared.with(|c| c.reset.take()) {
+        if let Some(hard) = self.shared.with(|c| c.take_reset()) {
             self.control.reset(hard).await;
         }
-        if let Some(config) = self.shared.with(|c| c.configure.take()) {
-            self.control.configure(config).await;
+        if let Some(config) = self.shared.with(|c| c.take_configure()) {
+            let mut modem = self.base.clone();
+            modem.pin = config.pin.as_deref().map(convert::cut);
+            // An unknown name (logged by the link task) means: detect from `+CGMM`.
+            modem.profile = config.profile.as_deref().and_then(convert::profile);
+            self.control.configure(modem).await;
         }
         loop {
             let acked = self.shared.with(|c| {

@@ -21,7 +21,7 @@ use embedded_io_async::{Read, Write};
 use modem::slot::Control;
 
 pub use agent::SlotAgent;
-pub use link_task::{LinkRunner, LinkStats, TICK_MS, WINDOW};
+pub use link_task::{LinkMemory, LinkRunner, TICK_MS, WINDOW};
 pub use shared::{BankState, INBOUND_HELD, SUBMIT_QUEUE};
 pub use tags::RECENT_RESULTS;
 
@@ -88,13 +88,16 @@ impl Config {
 
 /// Splits the bank into its link task and one agent per slot.
 ///
-/// `controls` are the slots' engine handles (`modem::slot::new`), in slot order; the board
+/// `state` and `memory` are caller-allocated (both are all zero bytes when new, so `static`s
+/// cost no flash). `controls` are the slots' engine handles (`modem::slot::new`), in slot
+/// order; the board
 /// spawns each engine's `Runner`, the returned [`LinkRunner`] and every [`SlotAgent`] (as
 /// tasks, or joined in one). `link_io` is the host port: its `read` must be cancel-safe, like
 /// the engines' ports.
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 pub fn new<'a, M, const S: usize, IO, C, D, W>(
     state: &'a BankState<M, S>,
+    memory: &'a mut LinkMemory<S>,
     config: Config,
     controls: [Control<'a, M>; S],
     link_io: IO,
@@ -112,8 +115,10 @@ where
     let agents = core::array::from_fn(|i| {
         // `i < S` and both arrays have `S` entries.
         let (slot, control) = (&state.slots[i], controls[i]);
-        SlotAgent::new(slot, control, &state.link_wake)
+        SlotAgent::new(slot, control, &state.link_wake, config.modem.clone())
     });
-    let link = LinkRunner::new(state, controls, link_io, clock, delay, watchdog, config);
+    let link = LinkRunner::new(
+        state, memory, controls, link_io, clock, delay, watchdog, config,
+    );
     (link, agents)
 }

@@ -42,6 +42,18 @@ pub(crate) struct Limiter {
 }
 
 impl Limiter {
+    /// No limits.
+    pub(crate) const fn new() -> Self {
+        Self {
+            limits: SlotLimits {
+                per_minute: None,
+                per_hour: None,
+                per_day: None,
+            },
+            windows: [Window { id: 0, count: 0 }; 3],
+        }
+    }
+
     pub(crate) fn set(&mut self, limits: SlotLimits) {
         self.limits = limits;
     }

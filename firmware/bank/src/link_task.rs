@@ -15,7 +15,9 @@
 //!   [`RECENT_RESULTS`](crate::RECENT_RESULTS) window gets the recorded result, a tag still
 //!   queued or in progress is not queued twice.
 
+use core::convert::Infallible;
 use core::fmt::Write as _;
+use core::future::Future;
 
 use embassy_futures::select::{Either3, select3};
 use embassy_sync::blocking_mutex::raw::RawMutex;
@@ -37,62 +39,116 @@ pub const WINDOW: usize = 8;
 /// Longest the link task sleeps: timer resolution for status checks and the watchdog period.
 pub const TICK_MS: u64 = 250;
 /// Immediate refusals (`QueueFull`, `NoSuchSlot`…) waiting for room in the link window.
-const REPLIES: usize = 32;
+const REPLIES: usize = 16;
 /// Log lines waiting for the link; the oldest is dropped when full (logs are best effort).
 const LOGS: usize = 4;
 /// Bytes read from the port at a time.
 const RX_CHUNK: usize = 64;
 
 /// Diagnostic counters of the link task.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LinkStats {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LinkStats {
     /// Messages handed to the link session.
-    pub sent: u32,
+    sent: u32,
     /// Host messages received.
-    pub received: u32,
-    /// Immediate refusals lost because 32 were already waiting for the window (see the README).
-    pub replies_dropped: u32,
+    received: u32,
+    /// Immediate refusals lost because 16 were already waiting for the window (see the README).
+    replies_dropped: u32,
     /// Log lines dropped because the link was slower than the logs.
-    pub logs_dropped: u32,
+    logs_dropped: u32,
     /// Port read or write errors.
-    pub io_errors: u32,
+    io_errors: u32,
 }
 
-/// The link side of one slot.
+/// The link side of one slot (all fields zero when new).
 struct SlotLink {
-    enabled: bool,
+    /// Disabled by a host `Configure`.
+    disabled: bool,
     limiter: Limiter,
-    /// The last status sent, to send only changes.
-    last: Option<link::msg::SlotStatus>,
+    /// What the last status sent said (if `has_last`), to send only changes.
+    has_last: bool,
+    last: Seen,
     last_at: u64,
 }
 
+impl SlotLink {
+    const fn new() -> Self {
+        Self {
+            disabled: false,
+            limiter: Limiter::new(),
+            has_last: false,
+            last: Seen::NONE,
+            last_at: 0,
+        }
+    }
+
+    fn last(&self) -> Option<Seen> {
+        self.has_last.then_some(self.last)
+    }
+
+    fn set_last(&mut self, seen: Option<Seen>, now: u64) {
+        self.has_last = seen.is_some();
+        if let Some(seen) = seen {
+            self.last = seen;
+            self.last_at = now;
+        }
+    }
+}
+
+/// The link task's working memory: the bookkeeping that is not the session. Caller-allocated
+/// (like embassy-net's `StackResources`) and all zero bytes when new, so a `static` one costs
+/// no flash and is never built on the stack.
+pub struct LinkMemory<const S: usize> {
+    slots: [SlotLink; S],
+    replies: Deque<(SlotId, HostTag, SubmitOutcome), REPLIES>,
+    recent: Recent,
+    logs: Deque<LogEvent, LOGS>,
+    stats: LinkStats,
+    rx: [u8; RX_CHUNK],
+    tx: [u8; MAX_WIRE_LEN],
+}
+
+impl<const S: usize> LinkMemory<S> {
+    /// Empty memory.
+    pub const fn new() -> Self {
+        Self {
+            slots: [const { SlotLink::new() }; S],
+            replies: Deque::new(),
+            recent: Recent::new(),
+            logs: Deque::new(),
+            stats: LinkStats {
+                sent: 0,
+                received: 0,
+                replies_dropped: 0,
+                logs_dropped: 0,
+                io_errors: 0,
+            },
+            rx: [0; RX_CHUNK],
+            tx: [0; MAX_WIRE_LEN],
+        }
+    }
+}
+
+impl<const S: usize> Default for LinkMemory<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The bank's link task; spawn [`LinkRunner::run`] once.
+///
+/// Small on purpose: the session (2.5 KB) is built inside the future at its first poll, in the
+/// task's own memory, and the rest lives in the caller's [`LinkMemory`], rather than being
+/// built here and moved (each move of a large value is a stack copy at start-up).
 pub struct LinkRunner<'a, M: RawMutex, const S: usize, IO, C, D, W> {
     shared: &'a BankState<M, S>,
+    mem: &'a mut LinkMemory<S>,
     controls: [Control<'a, M>; S],
     io: IO,
     clock: C,
     delay: D,
     watchdog: W,
     config: Config,
-    session: BankSession<WINDOW>,
-    slots: [SlotLink; S],
-    replies: Deque<(SlotId, HostTag, SubmitOutcome), REPLIES>,
-    recent: Recent,
-    logs: Deque<LogEvent, LOGS>,
-    /// Next answer to a `Query` or a (re)connection: 0 is `BankInfo`, `1..=S` the slots.
-    query: Option<usize>,
-    /// The link went down since it was last up.
-    was_down: bool,
-    /// Round-robin start, so no slot's results or messages always go first.
-    turn: usize,
-    next_status_check: u64,
-    stats: LinkStats,
-    rx: [u8; RX_CHUNK],
-    rx_pos: usize,
-    rx_len: usize,
-    tx: [u8; MAX_WIRE_LEN],
 }
 
 impl<'a, M, const S: usize, IO, C, D, W> LinkRunner<'a, M, S, IO, C, D, W>
@@ -103,8 +159,10 @@ where
     D: DelayNs,
     W: Watchdog,
 {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         shared: &'a BankState<M, S>,
+        mem: &'a mut LinkMemory<S>,
         controls: [Control<'a, M>; S],
         io: IO,
         clock: C,
@@ -112,59 +170,122 @@ where
         watchdog: W,
         config: Config,
     ) -> Self {
-        let mut runner = Self {
+        Self {
             shared,
+            mem,
+            controls,
+            io,
+            clock,
+            delay,
+            watchdog,
+            config,
+        }
+    }
+
+    /// Runs the link; the future never completes.
+    ///
+    /// Cancellation: dropping it drops the session (the host sees a silent peer, then a new
+    /// boot id when a new runner starts); nothing held for the host is lost, since the slots
+    /// keep it.
+    pub fn run(self) -> impl Future<Output = Infallible> {
+        // Not an `async fn` taking `self`: that would hold its argument twice in the future
+        // (the argument and the moved-in local).
+        let this = self;
+        async move {
+            let mut link = Link::new(this);
+            link.run_loop().await
+        }
+    }
+}
+
+/// The link task's working state.
+struct Link<'a, M: RawMutex, const S: usize, IO, C, D, W> {
+    shared: &'a BankState<M, S>,
+    mem: &'a mut LinkMemory<S>,
+    controls: [Control<'a, M>; S],
+    io: IO,
+    clock: C,
+    delay: D,
+    watchdog: W,
+    config: Config,
+    session: BankSession<WINDOW>,
+    /// Next answer to a `Query` or a (re)connection: 0 is `BankInfo`, `1..=S` the slots.
+    query: Option<usize>,
+    /// The link went down since it was last up.
+    was_down: bool,
+    /// Round-robin start, so no slot's results or messages always go first.
+    turn: usize,
+    next_status_check: u64,
+    rx_pos: usize,
+    rx_len: usize,
+}
+
+impl<'a, M, const S: usize, IO, C, D, W> Link<'a, M, S, IO, C, D, W>
+where
+    M: RawMutex,
+    IO: Read + Write,
+    C: Clock,
+    D: DelayNs,
+    W: Watchdog,
+{
+    /// Not inlined: the caller's frame (the task's poll function, on every poll) would
+    /// otherwise reserve room for a temporary `Link`; this way the value is built straight
+    /// into the future's memory and only this one-time call needs the stack.
+    #[inline(never)]
+    fn new(r: LinkRunner<'a, M, S, IO, C, D, W>) -> Self {
+        let LinkRunner {
+            shared,
+            mem,
+            controls,
+            io,
+            clock,
+            delay,
+            watchdog,
+            config,
+        } = r;
+        let mut link = Self {
+            shared,
+            mem,
             controls,
             io,
             clock,
             delay,
             watchdog,
             session: BankSession::new(config.link),
-            slots: core::array::from_fn(|_| SlotLink {
-                enabled: true,
-                limiter: Limiter::default(),
-                last: None,
-                last_at: 0,
-            }),
-            replies: Deque::new(),
-            recent: Recent::new(),
-            logs: Deque::new(),
             query: Some(0),
             was_down: false,
             turn: 0,
             next_status_check: 0,
-            stats: LinkStats::default(),
-            rx: [0; RX_CHUNK],
             rx_pos: 0,
             rx_len: 0,
-            tx: [0; MAX_WIRE_LEN],
             config,
         };
-        runner.log(LogLevel::Info, None, format_args!("bank booted"));
-        runner
+        link.log(LogLevel::Info, None, format_args!("bank booted"));
+        link
     }
 
-    /// Runs the link forever.
-    ///
-    /// Cancellation: dropping it drops the session (the host sees a silent peer, then a new
-    /// boot id when a new runner starts); nothing held for the host is lost, since the slots
-    /// keep it.
-    pub async fn run(mut self) -> ! {
+    async fn run_loop(&mut self) -> Infallible {
         loop {
             self.watchdog.feed();
             let now = self.clock.now_ms();
-            if self.session.next_timeout().is_some_and(|t| t <= now) {
-                let mut events = EventBuf::new();
-                self.session.handle_timeout(now, |ev| events.push(ev));
-                for ev in events.drain() {
-                    self.on_event(ev, now);
-                }
-            }
-            self.ingest(now);
-            self.fill(now);
+            self.step(now);
             self.flush(now).await;
             self.wait(now).await;
         }
+    }
+
+    /// Everything between two waits: timers, received bytes, and moving work into the window.
+    /// Kept out of `run` so that its locals (events are large) are not part of the future.
+    fn step(&mut self, now: u64) {
+        if self.session.next_timeout().is_some_and(|t| t <= now) {
+            let mut events = EventBuf::new();
+            self.session.handle_timeout(now, |ev| events.push(ev));
+            for ev in events.drain() {
+                self.on_event(ev, now);
+            }
+        }
+        self.ingest(now);
+        self.fill(now);
     }
 
     /// Feeds buffered port bytes to the session one at a time, handling each event before the
@@ -172,7 +293,7 @@ where
     /// and no host message ever waits in a buffer of ours.
     fn ingest(&mut self, now: u64) {
         while self.rx_pos < self.rx_len {
-            let Some(&b) = self.rx.get(self.rx_pos) else {
+            let Some(&b) = self.mem.rx.get(self.rx_pos) else {
                 break;
             };
             self.rx_pos += 1;
@@ -186,11 +307,11 @@ where
     }
 
     async fn flush(&mut self, now: u64) {
-        while let Some(n) = self.session.poll_transmit(now, &mut self.tx) {
-            let frame = self.tx.get(..n).unwrap_or_default();
+        while let Some(n) = self.session.poll_transmit(now, &mut self.mem.tx) {
+            let frame = self.mem.tx.get(..n).unwrap_or_default();
             if self.io.write_all(frame).await.is_err() {
                 // The session retransmits what the line lost.
-                self.stats.io_errors = self.stats.io_errors.wrapping_add(1);
+                self.mem.stats.io_errors = self.mem.stats.io_errors.wrapping_add(1);
             }
         }
     }
@@ -205,7 +326,7 @@ where
         // At least 1 ms, so that a timer that is already due cannot spin the executor.
         let ms = u32::try_from(deadline.saturating_sub(now).max(1)).unwrap_or(u32::MAX);
         match select3(
-            self.io.read(&mut self.rx),
+            self.io.read(&mut self.mem.rx),
             self.shared.link_wake.wait(),
             self.delay.delay_ms(ms),
         )
@@ -217,7 +338,7 @@ where
             }
             Either3::First(_) => {
                 // A port error or end of input; pause so a broken port cannot spin.
-                self.stats.io_errors = self.stats.io_errors.wrapping_add(1);
+                self.mem.stats.io_errors = self.mem.stats.io_errors.wrapping_add(1);
                 self.delay.delay_ms(10).await;
             }
             Either3::Second(()) | Either3::Third(()) => {}
@@ -241,7 +362,7 @@ where
             }
             Event::PeerRestarted { in_doubt } => self.on_peer_restarted(in_doubt),
             Event::Message(msg) => {
-                self.stats.received = self.stats.received.wrapping_add(1);
+                self.mem.stats.received = self.mem.stats.received.wrapping_add(1);
                 self.on_message(msg, now);
             }
             Event::VersionMismatch { ours, theirs } => self.log(
@@ -276,8 +397,8 @@ where
         }
         self.reoffer(false);
         self.query = Some(0);
-        for s in &mut self.slots {
-            s.last = None;
+        for s in &mut self.mem.slots {
+            s.set_last(None, 0);
         }
         self.log(
             LogLevel::Info,
@@ -307,7 +428,7 @@ where
     /// link: the session's queue is FIFO, so the `unacked()` newest are the ones still open.
     fn link_acked(&self) -> u32 {
         let open = u32::try_from(self.session.unacked()).unwrap_or(u32::MAX);
-        self.stats.sent.wrapping_sub(open)
+        self.mem.stats.sent.wrapping_sub(open)
     }
 
     fn on_message(&mut self, msg: HostToBank, now: u64) {
@@ -316,7 +437,7 @@ where
             HostToBank::Cancel { tag } => self.on_cancel(tag),
             HostToBank::ResetSlot { slot, hard } => {
                 if let Some(s) = self.shared.slots.get(usize::from(slot.0)) {
-                    s.with(|c| c.reset = Some(hard || c.reset.unwrap_or(false)));
+                    s.with(|c| c.request_reset(hard));
                     s.event_wake.signal(());
                     self.log(
                         LogLevel::Info,
@@ -346,19 +467,19 @@ where
         };
         // A repeat of a submit still on its way: its one result will come.
         if self.shared.slots.iter().any(|s| s.with(|c| c.has_tag(tag)))
-            || self.replies.iter().any(|r| r.1 == tag)
+            || self.mem.replies.iter().any(|r| r.1 == tag)
         {
             return;
         }
         // A repeat of a finished one (the host restarted or lost the result): the same answer,
         // not a second SMS.
-        if let Some((was, outcome)) = self.recent.get(tag) {
+        if let Some((was, outcome)) = self.mem.recent.get(tag) {
             return self.reply_outcome(was, tag, outcome);
         }
-        let Some(link) = self.slots.get_mut(usize::from(slot.0)) else {
+        let Some(link) = self.mem.slots.get_mut(usize::from(slot.0)) else {
             return self.reply(slot, tag, SubmitError::NoSuchSlot);
         };
-        if !link.enabled {
+        if link.disabled {
             return self.reply(slot, tag, SubmitError::SlotDisabled);
         }
         if pdu.tpdu_len == 0 || pdu.tpdu().is_none() {
@@ -397,7 +518,7 @@ where
             if removed.is_some() {
                 let slot = SlotId(u8::try_from(i).unwrap_or(u8::MAX));
                 let outcome = SubmitOutcome::Failed(SubmitError::Cancelled);
-                self.recent.record(tag, slot, outcome);
+                self.mem.recent.record(tag, slot, outcome);
                 return self.reply_outcome(slot, tag, outcome);
             }
         }
@@ -406,25 +527,22 @@ where
 
     fn on_configure(&mut self, slot: SlotId, config: SlotConfig) {
         let i = usize::from(slot.0);
-        let (Some(link), Some(shared)) = (self.slots.get_mut(i), self.shared.slots.get(i)) else {
+        let (Some(link), Some(shared)) = (self.mem.slots.get_mut(i), self.shared.slots.get(i))
+        else {
             return;
         };
-        link.enabled = config.enabled;
+        link.disabled = !config.enabled;
         link.limiter.set(config.limits);
-        let mut modem = self.config.modem.clone();
-        modem.pin = config.pin.as_deref().map(convert::cut);
-        let unknown = match config.profile.as_deref() {
-            Some(name) => {
-                modem.profile = convert::profile(name);
-                modem.profile.is_none()
-            }
-            None => false,
-        };
+        let unknown = config
+            .profile
+            .as_deref()
+            .is_some_and(|name| convert::profile(name).is_none());
+        let enabled = config.enabled;
         let mut refused = heapless::Vec::<HostTag, { crate::SUBMIT_QUEUE }>::new();
         shared.with(|c| {
-            c.configure = Some(modem);
+            c.request_configure(config);
             c.status_changed = true;
-            if !config.enabled {
+            if !enabled {
                 // Queued submits of a disabled slot will not be sent.
                 while let Some(job) = c.queue.pop_front() {
                     let _ = refused.push(job.tag);
@@ -449,10 +567,16 @@ where
     }
 
     fn reply_outcome(&mut self, slot: SlotId, tag: HostTag, outcome: SubmitOutcome) {
-        if self.replies.push_back((slot, tag, outcome)).is_err() {
+        if self.mem.replies.push_back((slot, tag, outcome)).is_err() {
             // Every such reply is for a submit that was not sent, so losing one never loses
             // or duplicates an SMS; the host's own timeout resolves it.
-            self.stats.replies_dropped = self.stats.replies_dropped.wrapping_add(1);
+            self.mem.stats.replies_dropped = self.mem.stats.replies_dropped.wrapping_add(1);
+            let n = self.mem.stats.replies_dropped;
+            self.log(
+                LogLevel::Error,
+                Some(slot),
+                format_args!("refusal of tag {} dropped ({n} so far)", tag.0),
+            );
         }
     }
 
@@ -461,13 +585,13 @@ where
     /// messages, status changes and logs. Statuses and logs leave one place free for results.
     fn fill(&mut self, now: u64) {
         while self.session.window_free() > 0 {
-            let Some(&(slot, tag, outcome)) = self.replies.front() else {
+            let Some(&(slot, tag, outcome)) = self.mem.replies.front() else {
                 break;
             };
             if !self.push(&BankToHost::SubmitResult { slot, tag, outcome }) {
                 break;
             }
-            self.replies.pop_front();
+            self.mem.replies.pop_front();
         }
         self.turn = (self.turn + 1) % S.max(1);
         for k in 0..S {
@@ -478,7 +602,7 @@ where
             let Some(shared) = self.shared.slots.get(i) else {
                 continue;
             };
-            let Some(done) = shared.with(|c| c.done.take()) else {
+            let Some(done) = shared.with(|c| c.take_done()) else {
                 continue;
             };
             let slot = SlotId(u8::try_from(i).unwrap_or(u8::MAX));
@@ -488,10 +612,10 @@ where
                 outcome: done.outcome,
             };
             if self.push(&msg) {
-                self.recent.record(done.tag, slot, done.outcome);
+                self.mem.recent.record(done.tag, slot, done.outcome);
                 shared.submit_wake.signal(());
             } else {
-                shared.with(|c| c.done = Some(done));
+                shared.with(|c| c.set_done(done));
             }
         }
         if !self.session.is_up() {
@@ -501,7 +625,7 @@ where
         self.offer_inbound(now);
         self.statuses(now);
         while self.session.window_free() > 1 {
-            let Some(log) = self.logs.pop_front() else {
+            let Some(log) = self.mem.logs.pop_front() else {
                 break;
             };
             if !self.push(&BankToHost::Log(log)) {
@@ -528,9 +652,8 @@ where
                 if !self.push(&BankToHost::SlotStatus(status.clone())) {
                     return;
                 }
-                if let Some(s) = self.slots.get_mut(step - 1) {
-                    s.last = Some(status);
-                    s.last_at = now;
+                if let Some(s) = self.mem.slots.get_mut(step - 1) {
+                    s.set_last(Some(Seen::of(&status)), now);
                 }
             }
             self.query = (step < S).then_some(step + 1);
@@ -550,7 +673,7 @@ where
                 if self.session.window_free() == 0 {
                     return;
                 }
-                let seq = self.stats.sent;
+                let seq = self.mem.stats.sent;
                 // Take the first message due: fresh, or delivered long ago and still unacked.
                 let msg = shared.with(|c| {
                     let h = c.held.iter_mut().find(|h| match h.offer {
@@ -603,51 +726,38 @@ where
                 continue;
             };
             let interval = u64::from(self.config.status_interval_ms);
-            let Some(link) = self.slots.get(i) else {
+            let Some(link) = self.mem.slots.get(i) else {
                 continue;
             };
-            let due = match &link.last {
+            let seen = Seen::of(&status);
+            let due = match &link.last() {
                 None => true,
-                Some(last) if *last == status => false,
+                Some(last) if last.all == seen.all => false,
                 Some(last) => {
-                    let important = last.state != status.state
-                        || last.registration != status.registration
-                        || last.sim != status.sim
-                        || last.operator != status.operator;
-                    important || now.saturating_sub(link.last_at) >= interval
+                    last.important != seen.important || now.saturating_sub(link.last_at) >= interval
                 }
             };
             if !due {
                 continue;
             }
-            let events = link.last.as_ref().map(|l| {
-                (
-                    status.counters.reinits.wrapping_sub(l.counters.reinits),
-                    status
-                        .counters
-                        .power_cycles
-                        .wrapping_sub(l.counters.power_cycles),
-                    l.state != status.state,
-                )
-            });
-            if !self.push(&BankToHost::SlotStatus(status.clone())) {
+            let last = link.last();
+            if !self.push(&BankToHost::SlotStatus(status)) {
                 return;
             }
-            let slot = status.slot;
-            if let Some((reinits, cycles, changed)) = events {
-                if cycles > 0 {
+            let slot = SlotId(u8::try_from(i).unwrap_or(u8::MAX));
+            if let Some(l) = last {
+                if seen.power_cycles != l.power_cycles {
                     self.log(LogLevel::Warn, Some(slot), format_args!("power cycled"));
-                } else if reinits > 0 {
+                } else if seen.reinits != l.reinits {
                     self.log(LogLevel::Warn, Some(slot), format_args!("re-initialised"));
                 }
-                if changed {
-                    let state = status.state;
+                if seen.state != l.state {
+                    let state = seen.state;
                     self.log(LogLevel::Info, Some(slot), format_args!("{state:?}"));
                 }
             }
-            if let Some(link) = self.slots.get_mut(i) {
-                link.last = Some(status);
-                link.last_at = now;
+            if let Some(link) = self.mem.slots.get_mut(i) {
+                link.set_last(Some(seen), now);
             }
         }
     }
@@ -655,7 +765,7 @@ where
     fn status_of(&self, i: usize) -> Option<link::msg::SlotStatus> {
         let control = self.controls.get(i)?;
         let queued = self.shared.slots.get(i)?.with(|c| c.queued());
-        let enabled = self.slots.get(i)?.enabled;
+        let enabled = !self.mem.slots.get(i)?.disabled;
         let slot = SlotId(u8::try_from(i).ok()?);
         Some(convert::slot_status(
             slot,
@@ -669,7 +779,7 @@ where
     fn push(&mut self, msg: &BankToHost) -> bool {
         match self.session.send(msg) {
             Ok(()) => {
-                self.stats.sent = self.stats.sent.wrapping_add(1);
+                self.mem.stats.sent = self.mem.stats.sent.wrapping_add(1);
                 true
             }
             Err(_) => false,
@@ -680,16 +790,72 @@ where
         let mut text = String::new();
         // A line longer than the link allows is cut; that is all `write` can fail with.
         let _ = text.write_fmt(args);
-        if self.logs.is_full() {
-            self.logs.pop_front();
-            self.stats.logs_dropped = self.stats.logs_dropped.wrapping_add(1);
+        if self.mem.logs.is_full() {
+            self.mem.logs.pop_front();
+            self.mem.stats.logs_dropped = self.mem.stats.logs_dropped.wrapping_add(1);
         }
-        let _ = self.logs.push_back(LogEvent { level, slot, text });
+        let _ = self.mem.logs.push_back(LogEvent { level, slot, text });
+    }
+}
+
+/// What the link task remembers of a sent status: digests instead of the 144-byte value (four
+/// slots' copies would cost more RAM than the rest of the link task's bookkeeping). A digest
+/// collision (one in 2³²) delays a status until the next change or interval; nothing else.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// Digest of state, registration, SIM and operator: a change is sent at once.
+    important: u32,
+    /// Digest of the whole status: any change is sent within the status interval.
+    all: u32,
+    state: link::msg::SlotState,
+    reinits: u32,
+    power_cycles: u32,
+}
+
+impl Seen {
+    /// The all-zero value, for memory where nothing was sent yet.
+    const NONE: Seen = Seen {
+        important: 0,
+        all: 0,
+        state: link::msg::SlotState::Off,
+        reinits: 0,
+        power_cycles: 0,
+    };
+
+    fn of(s: &link::msg::SlotStatus) -> Seen {
+        use core::hash::{Hash, Hasher};
+        let mut important = Fnv::default();
+        (s.state, s.registration, &s.sim, &s.operator).hash(&mut important);
+        let mut all = Fnv::default();
+        s.hash(&mut all);
+        Seen {
+            important: important.finish() as u32,
+            all: all.finish() as u32,
+            state: s.state,
+            reinits: s.counters.reinits,
+            power_cycles: s.counters.power_cycles,
+        }
+    }
+}
+
+/// FNV-1a (64-bit), a small non-cryptographic digest for change detection.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl core::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
     }
 
-    /// Diagnostic counters.
-    pub fn stats(&self) -> LinkStats {
-        self.stats
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
     }
 }
 

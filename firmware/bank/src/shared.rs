@@ -14,17 +14,17 @@ use embassy_sync::blocking_mutex::Mutex as BlockingMutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 use embassy_sync::signal::Signal;
 use heapless::{Deque, Vec};
-use link::msg::{HostTag, Pdu, SubmitOutcome};
+use link::msg::{HostTag, Pdu, SlotConfig, SlotLimits, SubmitError, SubmitOutcome};
 use modem::slot::StoredId;
 
 /// Submits that may wait in one slot's queue besides the one being sent. With one waiting the
-/// modem never idles between two sends; three absorb a host that refills in bursts.
-pub const SUBMIT_QUEUE: usize = 3;
+/// modem never idles between two sends; the second absorbs a host that refills late.
+pub const SUBMIT_QUEUE: usize = 2;
 
 /// Inbound SMS and status reports one slot holds until the host acknowledges them. When it
 /// is full the agent stops taking events from the modem, whose own queue then fills and whose
 /// runner leaves further messages in modem storage: nothing is lost, it only waits.
-pub const INBOUND_HELD: usize = 4;
+pub const INBOUND_HELD: usize = 2;
 
 /// A submit waiting for its slot.
 #[derive(Debug, Clone)]
@@ -66,20 +66,27 @@ pub(crate) struct Held {
 }
 
 /// One slot's shared fields.
+///
+/// [`SlotCell::new`] is all zero bytes (no `Option` whose `None` is a niche value, no `true`
+/// flag), so a `static` [`BankState`] lands in `.bss`: no flash for an initialiser and no
+/// start-up copy. That is why some optional values are a flag plus a value.
 #[derive(Debug)]
 pub(crate) struct SlotCell {
     pub(crate) queue: Deque<Job, SUBMIT_QUEUE>,
     /// The submit the agent is sending now.
     pub(crate) in_progress: Option<HostTag>,
-    /// Its result, until the link task moves it into the link's window. The agent takes no
-    /// new job while this is set: that is the per-slot back-pressure that keeps results from
-    /// piling up when the host stops acknowledging.
-    pub(crate) done: Option<Done>,
+    /// A finished submit whose result the link task has not taken yet; `done_outcome` is its
+    /// outcome. The agent takes no new job while this is set: that is the per-slot
+    /// back-pressure that keeps results from piling up when the host stops acknowledging.
+    done_tag: Option<HostTag>,
+    done_outcome: SubmitOutcome,
     pub(crate) held: Vec<Held, INBOUND_HELD>,
-    /// A reset request (`true`: power cycle); a hard request wins over a soft one.
-    pub(crate) reset: Option<bool>,
-    /// A new modem configuration; the latest wins.
-    pub(crate) configure: Option<modem::slot::Config>,
+    /// A reset request; a hard one (power cycle) wins over a soft one.
+    reset: bool,
+    reset_hard: bool,
+    /// A configuration from the host, for the agent to apply; the latest wins.
+    configure: bool,
+    config: SlotConfig,
     /// The modem's state changed: the link task should compare the status.
     pub(crate) status_changed: bool,
     /// Counter for the indexes of directly routed messages.
@@ -91,19 +98,74 @@ impl SlotCell {
         Self {
             queue: Deque::new(),
             in_progress: None,
-            done: None,
+            done_tag: None,
+            // Not meaningful while `done_tag` is `None`; this variant is the all-zero one.
+            done_outcome: SubmitOutcome::Failed(SubmitError::Cms(0)),
             held: Vec::new(),
-            reset: None,
-            configure: None,
+            reset: false,
+            reset_hard: false,
+            configure: false,
+            config: SlotConfig {
+                enabled: false,
+                pin: None,
+                profile: None,
+                limits: SlotLimits {
+                    per_minute: None,
+                    per_hour: None,
+                    per_day: None,
+                },
+            },
             status_changed: false,
             next_direct: 0,
         }
     }
 
+    /// Whether a result waits for the link task.
+    pub(crate) fn has_done(&self) -> bool {
+        self.done_tag.is_some()
+    }
+
+    /// Leaves a result for the link task.
+    pub(crate) fn set_done(&mut self, done: Done) {
+        self.done_tag = Some(done.tag);
+        self.done_outcome = done.outcome;
+    }
+
+    /// Takes the waiting result.
+    pub(crate) fn take_done(&mut self) -> Option<Done> {
+        let tag = self.done_tag.take()?;
+        Some(Done {
+            tag,
+            outcome: self.done_outcome,
+        })
+    }
+
+    /// Asks the agent for a reset.
+    pub(crate) fn request_reset(&mut self, hard: bool) {
+        self.reset_hard = hard || (self.reset && self.reset_hard);
+        self.reset = true;
+    }
+
+    /// Takes a reset request: `Some(hard)`.
+    pub(crate) fn take_reset(&mut self) -> Option<bool> {
+        core::mem::take(&mut self.reset).then(|| core::mem::take(&mut self.reset_hard))
+    }
+
+    /// Asks the agent to apply `config`.
+    pub(crate) fn request_configure(&mut self, config: SlotConfig) {
+        self.config = config;
+        self.configure = true;
+    }
+
+    /// Takes a configuration request.
+    pub(crate) fn take_configure(&mut self) -> Option<SlotConfig> {
+        core::mem::take(&mut self.configure).then(|| self.config.clone())
+    }
+
     /// Whether `tag` is queued, being sent, or finished but not yet reported.
     pub(crate) fn has_tag(&self, tag: HostTag) -> bool {
         self.in_progress == Some(tag)
-            || self.done.is_some_and(|d| d.tag == tag)
+            || self.done_tag == Some(tag)
             || self.queue.iter().any(|j| j.tag == tag)
     }
 

@@ -20,7 +20,7 @@ pub(crate) struct Recent {
 }
 
 impl Recent {
-    pub(crate) fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self { ring: Deque::new() }
     }
 

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use bank::{BankState, NoWatchdog};
+use bank::{BankState, LinkMemory, NoWatchdog};
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use gsm::{Address, PlanOptions};
 use link::msg::{HostTag, Pdu, SlotId, SubmitOutcome};
@@ -128,9 +128,11 @@ impl Boot {
         let state: &'static BankState<NoopRawMutex, SLOTS> = Box::leak(Box::new(BankState::new()));
         let start = Instant::now();
         let clock = move || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let memory: &'static mut LinkMemory<SLOTS> = Box::leak(Box::new(LinkMemory::new()));
         let config = bank::Config::new(boot_id);
         let (link, agents) = bank::new(
             state,
+            memory,
             config,
             controls,
             Port(link_io),
@@ -139,11 +141,11 @@ impl Boot {
             NoWatchdog,
         );
         tasks.push(tokio::task::spawn_local(async move {
-            link.run().await;
+            let _ = link.run().await;
         }));
         for agent in agents {
             tasks.push(tokio::task::spawn_local(async move {
-                agent.run().await;
+                let _ = agent.run().await;
             }));
         }
         Boot { tasks }

@@ -166,8 +166,8 @@ async fn full_queue_refuses_and_every_tag_gets_one_result() {
             .count();
         assert_eq!(all.len(), 6);
         assert!(
-            refused >= 2,
-            "one in progress and three queued at most: {all:?}"
+            refused >= 3,
+            "one in progress and two queued at most: {all:?}"
         );
         assert_eq!(refused + sent, 6, "{all:?}");
         assert_eq!(rig.sims[3].accepted().len(), sent);
