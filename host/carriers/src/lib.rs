@@ -8,6 +8,7 @@
 //! [`CarrierEvent`]s on a channel the service gives each carrier.
 #![forbid(unsafe_code)]
 
+pub mod bank;
 mod event;
 mod message;
 pub mod modem;

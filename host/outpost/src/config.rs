@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use carriers::bank::BankSettings;
 use carriers::modem::{ModemPort, ModemSettings};
 use carriers::smpp::{DestinationFormat, SmppSettings};
 use domain::{CarrierId, NumberPolicy};
@@ -30,6 +31,8 @@ pub struct RawConfig {
     pub inbound: RawInbound,
     /// `[[modem]]`: USB modems driven by the host.
     pub modem: Vec<RawModem>,
+    /// `[[bank]]`: modem banks on a serial line (each slot is a carrier `<name>/slotN`).
+    pub bank: Vec<RawBank>,
     /// `[[smpp]]`: upstream SMPP links.
     pub smpp: Vec<RawSmpp>,
     /// `[routing]`: the scheduling policy (see `host/route`'s README).
@@ -129,6 +132,24 @@ pub struct RawModem {
     pub send_timeout: Option<String>,
 }
 
+/// `[[bank]]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawBank {
+    /// The bank's name; its slots are carriers `<name>/slot1` … `<name>/slotN`.
+    pub name: String,
+    /// Serial device of the host link (`/dev/ttyACM0`); or `tcp`.
+    pub device: Option<String>,
+    /// Baud rate (default 921600).
+    pub baud: Option<u32>,
+    /// A TCP endpoint of the host link (QEMU, `bank-emu`).
+    pub tcp: Option<String>,
+    /// Number of slots (default 4).
+    pub slots: Option<u8>,
+    /// Longest time one part may take.
+    pub submit_timeout: Option<String>,
+}
+
 /// `[[smpp]]`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -209,6 +230,8 @@ pub struct Config {
     pub reassembly_timeout: Duration,
     /// USB/TCP modems.
     pub modems: Vec<ModemSettings>,
+    /// Modem banks.
+    pub banks: Vec<BankSettings>,
     /// SMPP links.
     pub smpp: Vec<SmppSettings>,
     /// Scheduling policy.
@@ -372,6 +395,44 @@ impl RawConfig {
                 });
             }
         }
+        let mut banks = Vec::new();
+        for (i, b) in self.bank.iter().enumerate() {
+            let key = format!("bank[{i}]");
+            let slots = b.slots.unwrap_or(4);
+            if !(1..=32).contains(&slots) {
+                v.err(format!("{key}.slots"), "must be 1–32");
+            }
+            let mut ok = v.carrier_id(&format!("{key}.name"), &b.name).is_some();
+            for s in 1..=slots {
+                let id = format!("{}/slot{s}", b.name);
+                seen(&mut v, &format!("{key}.name"), &id);
+                ok &= v.carrier_id(&format!("{key}.name"), &id).is_some();
+            }
+            let port = match (&b.device, &b.tcp) {
+                (Some(path), None) => Some(ModemPort::Serial {
+                    path: path.clone(),
+                    baud: b.baud.unwrap_or(921_600),
+                }),
+                (None, Some(addr)) => Some(ModemPort::Tcp(addr.clone())),
+                _ => {
+                    v.err(&key, "give exactly one of `device` or `tcp`");
+                    None
+                }
+            };
+            let submit_timeout = b
+                .submit_timeout
+                .as_deref()
+                .map(|t| v.duration(&format!("{key}.submit_timeout"), t))
+                .unwrap_or(Duration::from_secs(120));
+            if let (true, Some(port)) = (ok, port) {
+                banks.push(BankSettings {
+                    name: b.name.clone(),
+                    port,
+                    slots,
+                    submit_timeout,
+                });
+            }
+        }
         let mut smpp = Vec::new();
         let mut routing = self.routing.clone();
         for (i, l) in self.smpp.iter().enumerate() {
@@ -488,9 +549,14 @@ impl RawConfig {
         }
         let policy = match routing.validate() {
             Ok(p) => {
+                let bank_slots = banks.iter().flat_map(|b| {
+                    (1..=b.slots)
+                        .filter_map(|s| CarrierId::new(&format!("{}/slot{s}", b.name)).ok())
+                });
                 let known: Vec<CarrierId> = modems
                     .iter()
                     .map(|m| m.id.clone())
+                    .chain(bank_slots)
                     .chain(smpp.iter().map(|s| s.id.clone()))
                     .collect();
                 if let Err(errs) = p.check_carriers(&known) {
@@ -518,6 +584,7 @@ impl RawConfig {
             accept,
             reassembly_timeout,
             modems,
+            banks,
             smpp,
             policy: Arc::new(policy),
         })
@@ -551,6 +618,8 @@ mod tests {
         let text = include_str!("../outpost.example.toml");
         let config = RawConfig::parse(text).unwrap().validate().unwrap();
         assert_eq!(config.modems.len(), 2);
+        assert_eq!(config.banks.len(), 1);
+        assert_eq!(config.banks[0].slots, 4);
         assert_eq!(config.smpp.len(), 2);
         assert_eq!(
             config.accept.signature.as_ref().map(|s| s.text.as_str()),
@@ -592,6 +661,14 @@ mod tests {
                 "smpp[0].password: SMPP 3.4 passwords have at most 8 characters",
                 "smpp[0].long_messages: \"fax\" must be udh, sar or payload",
                 "smpp[1].id: id \"a\" is already used by smpp[0].id",
+            ],
+        );
+        check(
+            "[[bank]]\nname = \"bank\"\nslots = 0\n[[bank]]\nname = \"b2\"\ntcp = \"x\"\ndevice = \"y\"",
+            &[
+                "bank[0].slots: must be 1–32",
+                "bank[0]: give exactly one of `device` or `tcp`",
+                "bank[1]: give exactly one of `device` or `tcp`",
             ],
         );
         check(

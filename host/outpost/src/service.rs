@@ -57,6 +57,11 @@ pub async fn run(
     for m in &config.modems {
         carriers.push(ModemCarrier::open(m, events_tx.clone()));
     }
+    for b in &config.banks {
+        for slot in carriers::bank::start(b, events_tx.clone())? {
+            carriers.push(slot);
+        }
+    }
     for s in &config.smpp {
         carriers.push(SmppCarrier::start(s.clone(), events_tx.clone()));
     }
@@ -74,7 +79,13 @@ pub async fn run(
     .await
     .context("starting the engine")?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, modems = config.modems.len(), smpp = config.smpp.len(), "outpost serving");
+    tracing::info!(
+        %addr,
+        modems = config.modems.len(),
+        banks = config.banks.len(),
+        smpp = config.smpp.len(),
+        "outpost serving"
+    );
     if let Some(ready) = options.ready {
         let _ = ready.send(Ready {
             addr,
