@@ -102,15 +102,15 @@ pub(crate) fn start(config: &Path, key: &str) -> Service {
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent && line.contains("outpost serving") {
-                if let Some(addr) = line
+            if !sent
+                && line.contains("outpost serving")
+                && let Some(addr) = line
                     .split("addr=")
                     .nth(1)
                     .and_then(|s| s.split_whitespace().next())
-                {
-                    let _ = tx.send(addr.to_owned());
-                    sent = true;
-                }
+            {
+                let _ = tx.send(addr.to_owned());
+                sent = true;
             }
             if std::env::var_os("OUTPOST_TEST_LOG").is_some() {
                 eprintln!("[outpost] {line}");
