@@ -55,7 +55,9 @@ pub fn build_outpost() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target = target_dir();
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "outpost", "--bin", "outpost"])
+        .args([
+            "build", "--quiet", "--locked", "-p", "outpost", "--bin", "outpost",
+        ])
         .env("CARGO_TARGET_DIR", &target)
         .status()
         .expect("running cargo build -p outpost");

@@ -12,14 +12,20 @@ use time::UtcOffset;
 
 use super::view;
 
-const W: f64 = 760.0;
-const H: f64 = 220.0;
+const W: f64 = 1200.0;
+const H: f64 = 200.0;
 const LEFT: f64 = 40.0;
 const RIGHT: f64 = 44.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 26.0;
 
-/// A "nice" axis maximum at or above `v` (1, 2, 5 × 10ⁿ).
+/// The axis maximum for a largest value `v`: four equal steps of a "nice" size (1, 2, 5 × 10ⁿ),
+/// so every grid line has a whole label.
+fn axis_max(v: u64) -> u64 {
+    nice(v.div_ceil(4)).saturating_mul(4)
+}
+
+/// A "nice" number at or above `v` (1, 2, 5 × 10ⁿ).
 fn nice(v: u64) -> u64 {
     let mut m = 1u64;
     loop {
@@ -40,7 +46,7 @@ pub(crate) fn svg(buckets: &[Bucket], offset: UtcOffset, title: &str) -> String 
     let n = buckets.len().max(1) as f64;
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
-    let max = nice(buckets.iter().map(|b| b.submitted).max().unwrap_or(0));
+    let max = axis_max(buckets.iter().map(|b| b.submitted).max().unwrap_or(0));
     let mut s = String::new();
     let _ = write!(
         s,
@@ -49,7 +55,7 @@ pub(crate) fn svg(buckets: &[Bucket], offset: UtcOffset, title: &str) -> String 
     // Horizontal grid with the left (parts) and right (percent) axes.
     for i in 0..=4 {
         let y = TOP + plot_h * f64::from(i) / 4.0;
-        let parts = max - max * u64::from(i as u8) / 4;
+        let parts = max - max / 4 * u64::from(i as u8);
         let pct = 100 - 25 * i;
         let _ = write!(
             s,

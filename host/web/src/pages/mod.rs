@@ -2,9 +2,9 @@
 //! checked at compile time, a little htmx for live parts, every asset embedded in the binary.
 //!
 //! One typed template struct per page, one handler module per page under `handlers/`. Every
-//! handler takes a [`session::Session`] (GET) or a [`session::Post`] (POST: origin and CSRF
+//! handler takes a `session::Session` (GET) or a `session::Post` (POST: origin and CSRF
 //! token checked before the handler runs) and checks the user's role itself; every change is
-//! written to the audit log. Text comes from the zh/en catalogue in [`i18n`].
+//! written to the audit log. Text comes from the zh/en catalogue in `i18n`.
 
 mod assets;
 mod chart;

@@ -305,6 +305,39 @@ async fn admin_page_in_a_real_browser() {
     wait_path(&c, "the message list", |p| p.starts_with("/messages")).await;
     wait_text(&c, ".notice", "Accepted", 10).await;
 
+    // An API key for a department: its secret is shown once; the department then sends
+    // through the HTTP API and appears in the reports.
+    c.goto(&format!("{base}/keys")).await.expect("keys");
+    submit(&c, "form[action='/keys']", &[("name", "信贷部")]).await;
+    let secret = wait_text(&c, "#new-secret", "opk_", 10).await;
+    c.goto(&format!("{base}/keys")).await.expect("keys again");
+    wait_text(&c, "table", "信贷部", 10).await;
+    assert!(
+        c.find(Locator::Css("#new-secret")).await.is_err(),
+        "the secret is shown only once"
+    );
+    for (i, to) in ["13800138010", "13800138011", "13800138012"]
+        .iter()
+        .enumerate()
+    {
+        let v = c
+            .execute_async(
+                r#"const [key, to, text, done] = arguments;
+                   fetch('/api/v1/messages', { method: 'POST',
+                       headers: { 'Authorization': 'Bearer ' + key, 'Content-Type': 'application/json' },
+                       body: JSON.stringify({ to, text }) })
+                     .then(r => done(r.status)).catch(e => done(String(e)));"#,
+                vec![
+                    json!(secret.trim()),
+                    json!(to),
+                    json!(format!("贷款还款提醒 #{i}：本期应还 1,234.56 元，请按时还款。")),
+                ],
+            )
+            .await
+            .expect("API send");
+        assert_eq!(v, json!(202), "API send {i}");
+    }
+
     // Channel test through one chosen modem slot.
     c.goto(&format!("{base}/carriers")).await.expect("carriers");
     let slot = c
@@ -453,8 +486,27 @@ async fn admin_page_in_a_real_browser() {
         .expect("trace");
     wait_text(&c, "#message-state", "delivered", 10).await;
     shots.take(&c, "trace").await;
-    c.goto(&format!("{base}/reports")).await.expect("reports");
-    wait_text(&c, "h1", "Reports", 10).await;
+    // Reports count delivered messages only: wait until the department's are in.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        c.goto(&format!("{base}/reports")).await.expect("reports");
+        wait_text(&c, "h1", "Reports", 10).await;
+        let page = c.source().await.unwrap_or_default();
+        if page.contains("信贷部") && page.contains("modem") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the department's deliveries never reached the report"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (status, csv) = fetch(&c, "GET", "/reports.csv", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        csv.contains("month,api_key_id,department,carrier") && csv.contains("信贷部"),
+        "{csv}"
+    );
     shots.take(&c, "reports").await;
     c.goto(&format!("{base}/lang/zh?back=%2Fdashboard%3Frange%3D1h"))
         .await

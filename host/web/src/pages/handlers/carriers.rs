@@ -137,7 +137,8 @@ pub(crate) async fn page(
 }
 
 /// The action form.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct ActionForm {
     action: String,
 }
@@ -194,7 +195,8 @@ pub(crate) async fn action(
 }
 
 /// The channel-test form.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct TestForm {
     to: String,
     #[serde(default)]

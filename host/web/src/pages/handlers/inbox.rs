@@ -69,7 +69,8 @@ pub(crate) async fn page(
 }
 
 /// The reply form.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct ReplyForm {
     text: String,
 }

@@ -71,7 +71,8 @@ pub(crate) async fn page(
 }
 
 /// The new-key form.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct NewKeyForm {
     name: String,
 }

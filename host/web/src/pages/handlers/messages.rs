@@ -359,7 +359,8 @@ pub(crate) async fn trace_live(
 }
 
 /// The resend form.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct ResendForm {
     carrier: String,
 }

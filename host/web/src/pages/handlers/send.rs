@@ -174,9 +174,17 @@ pub(crate) async fn submit(
     form.text = form.text.replace("\r\n", "\n");
     let (c, settings) = chrome(&state, &s, "send", &uri).await?;
     let mut errors = Vec::new();
+    let accept = settings.accept_config(&state.engine.config().accept);
     let mut numbers = split_numbers(&form.to);
     if let Ok(gid) = form.group.parse::<i64>() {
         numbers.extend(state.engine.store().group_numbers(gid).await?);
+    }
+    // One message per number however it was written (national, +86, 0086); numbers that do
+    // not parse stay as typed so the error names them.
+    for n in &mut numbers {
+        if let Ok(m) = Msisdn::parse(n, &accept.numbers) {
+            *n = m.as_str().to_owned();
+        }
     }
     let mut seen = std::collections::HashSet::new();
     numbers.retain(|n| seen.insert(n.clone()));
@@ -211,7 +219,6 @@ pub(crate) async fn submit(
             ..SendRequest::default()
         })
         .collect();
-    let accept = settings.accept_config(&state.engine.config().accept);
     match state
         .engine
         .submit_with(&accept, None, Source::Web, &requests)
@@ -320,7 +327,8 @@ pub(crate) async fn count(
 }
 
 /// The new-group form.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct GroupForm {
     name: String,
     numbers: String,

@@ -86,7 +86,8 @@ fn user_error(e: &UserError) -> &'static str {
 }
 
 /// The new-user form.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct NewUserForm {
     name: String,
     role: String,
@@ -121,7 +122,8 @@ pub(crate) async fn create(
 }
 
 /// The change-user form: `action` is `role`, `disable`, `enable` or `password`.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct UpdateForm {
     action: String,
     #[serde(default)]
@@ -189,7 +191,8 @@ pub(crate) async fn update(
 }
 
 /// The change-own-password form.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct OwnPasswordForm {
     current: String,
     password: String,
