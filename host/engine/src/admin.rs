@@ -215,7 +215,12 @@ fn live(id: MessageId, m: NewMessage, now: UnixMillis) -> Live {
 
 /// One attempt on a carrier the admin chose; its one outcome is final for the message unless
 /// the carrier accepted it (then the delivery report decides, as for any message).
-async fn directed_attempt(engine: Engine, carrier: Arc<dyn Carrier>, id: MessageId, m: NewMessage) {
+pub(crate) async fn directed_attempt(
+    engine: Engine,
+    carrier: Arc<dyn Carrier>,
+    id: MessageId,
+    m: NewMessage,
+) {
     let now = UnixMillis::now();
     let cid = carrier.id().clone();
     engine.store().start_attempt(AttemptStart {

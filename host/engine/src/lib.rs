@@ -13,7 +13,10 @@ pub mod accept;
 pub mod admin;
 mod dispatch;
 mod events;
+pub mod parts;
 mod queue;
+pub mod receipts;
+mod via;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

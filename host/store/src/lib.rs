@@ -12,12 +12,15 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod fragments;
 mod inbound;
 mod keys;
 mod messages;
+mod outbox;
 mod reader;
 mod reports;
 mod schema;
+mod sweep;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -28,13 +31,19 @@ pub use admin::{
     AuditEntry, Bucket, Credentials, Group, MonthlyRow, NewAudit, NewSession, Role, SessionRecord,
     UnknownRole, User, UserChange,
 };
+pub use fragments::{
+    FragmentEncoding, FragmentGroup, FragmentRequest, FragmentStored, NewFragment, PartLookup,
+};
 pub use inbound::{InboundFragment, InboundMessage, InboundStored};
 pub use keys::{ApiKey, NewApiKey};
 pub use messages::{
     Accepted, AttemptRecord, AttemptResult, AttemptStart, BillingRow, MessageDetail, MessageFilter,
     MessageSummary, NewMessage, OutcomeRecord, PartDetail, Pending, Recovery, Source,
 };
+pub use outbox::{Delivery, NewNotification, Notification, NotifyInfo, OutboxCounts};
 pub use reports::{DlrApplied, DlrRecord, Resend, ResendQuery, ResendRule};
+
+pub use sweep::AwaitingReport;
 
 use reader::ReadPool;
 pub use writer::Committed;

@@ -16,6 +16,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../migrations/0001_init.sql")),
         M::up(include_str!("../migrations/0002_admin.sql")),
+        M::up(include_str!("../migrations/0003_outbox.sql")),
     ])
 }
 
