@@ -6,3 +6,4 @@ mod auth;
 mod flows;
 mod guards;
 mod support;
+mod tls;
