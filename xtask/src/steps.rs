@@ -56,7 +56,7 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "firmware",
-        what: "build firmware crates for thumbv7em-none-eabihf and report their size",
+        what: "build firmware crates and boards for thumbv7em-none-eabihf; size and budget",
         run: firmware,
     },
     Step {
@@ -187,7 +187,97 @@ fn firmware() -> Result<()> {
             size / 1024
         );
     }
-    gsm_flash_size()
+    gsm_flash_size()?;
+    boards()
+}
+
+/// A board's footprint limits, in bytes.
+struct Budget {
+    flash: u64,
+    /// `.data` + `.bss` + `stack`.
+    ram: u64,
+    /// The stack the board reserves on top of its static RAM: the deepest call chain found
+    /// with `-Z emit-stack-sizes` plus interrupt frames (the board's README shows the figures).
+    stack: u64,
+}
+
+/// The standalone board projects under `boards/`, and the budgets CI holds them to
+/// (`boards/stm32f405-bank4/README.md`: four slots in ≤ 96 KiB flash and ≤ 48 KiB RAM).
+const BOARDS: &[(&str, Option<Budget>)] = &[
+    ("mps2-an386", None),
+    (
+        "stm32f405-bank4",
+        Some(Budget {
+            flash: 96 * 1024,
+            ram: 48 * 1024,
+            stack: 6 * 1024,
+        }),
+    ),
+];
+
+/// Builds every board in release, prints `arm-none-eabi-size` and fails if one is over budget.
+fn boards() -> Result<()> {
+    let mut over = Vec::new();
+    for (name, budget) in BOARDS {
+        let dir = workspace_root().join("boards").join(name);
+        // The same directory as the QEMU test uses, so the image is built once.
+        let target_dir = workspace_root().join("target").join("boards").join(name);
+        // Run from the board's directory: cargo reads its `.cargo/config.toml` (target,
+        // linker script) from the current directory.
+        run_cmd(
+            cmd("cargo")
+                .current_dir(&dir)
+                .args(["build", "--release", "--locked"])
+                .env("CARGO_TARGET_DIR", &target_dir),
+        )?;
+        let elf = target_dir.join(EMBEDDED_TARGET).join("release").join(name);
+        let out = cmd("arm-none-eabi-size")
+            .arg(&elf)
+            .output()
+            .context("running arm-none-eabi-size (Debian binutils-arm-none-eabi)")?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        eprint!("xtask: boards/{name}:\n{stdout}");
+        // Berkeley format, second line: text data bss …; flash holds text and data.
+        let fields: Vec<u64> = stdout
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let [text, data, bss] = fields[..] else {
+            bail!("unexpected arm-none-eabi-size output: {stdout}");
+        };
+        let flash = text + data;
+        let Some(b) = budget else {
+            eprintln!(
+                "xtask: boards/{name}: flash {flash} B, static RAM {} B",
+                data + bss
+            );
+            continue;
+        };
+        let ram = data + bss + b.stack;
+        eprintln!(
+            "xtask: boards/{name}: flash {flash} B of {} ({:.1} KiB), RAM {ram} B of {} \
+             ({:.1} KiB: data {data} + bss {bss} + stack {})",
+            b.flash,
+            flash as f64 / 1024.0,
+            b.ram,
+            ram as f64 / 1024.0,
+            b.stack
+        );
+        if flash > b.flash {
+            over.push(format!("{name}: flash {flash} B > {} B", b.flash));
+        }
+        if ram > b.ram {
+            over.push(format!("{name}: RAM {ram} B > {} B", b.ram));
+        }
+    }
+    if !over.is_empty() {
+        bail!("over the footprint budget: {}", over.join("; "));
+    }
+    Ok(())
 }
 
 /// The gsm codec's flash footprint: `firmware/gsm/size` is a tiny `no_std` program linking the

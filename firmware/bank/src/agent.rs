@@ -144,8 +144,9 @@ impl<'a, M: RawMutex> SlotAgent<'a, M> {
     /// Holds an inbound message for the host. The engine offers a stored message again after
     /// every re-initialisation with a new epoch: the same index and PDU is the same message,
     /// so only its storage id is refreshed (an ack then deletes it under the current epoch).
-    fn hold(&self, id: Option<modem::slot::StoredId>, report: bool, pdu: &[u8]) {
+    fn hold(&self, id: Option<modem::slot::StoredId>, announced: bool, pdu: &[u8]) {
         let pdu = convert::link_pdu(pdu);
+        let report = convert::is_report(&pdu, announced);
         self.shared.with(|c| {
             let index = match id {
                 Some(id) => convert::host_index(id),

@@ -56,6 +56,20 @@ pub(crate) fn link_pdu(octets: &[u8]) -> Pdu {
     })
 }
 
+/// Whether an inbound PDU is a status report: by its TP-MTI (TS 23.040 §9.2.3.1, read with
+/// `firmware/gsm`) when the PDU says, else as the engine announced it. The PDU is the truth: an
+/// engine that mixed up its bookkeeping (seen once under QEMU: two `+CDSI` reports handed over
+/// as `Event::Inbound`) must not make the host decode a report as an SMS-DELIVER.
+pub(crate) fn is_report(pdu: &Pdu, announced: bool) -> bool {
+    use gsm::tpdu::{Direction, MessageType};
+    let mti = pdu.tpdu().and_then(|t| t.first().copied());
+    match mti.and_then(|fo| MessageType::from_mti(fo, Direction::ScToMs)) {
+        Some(MessageType::StatusReport) => true,
+        Some(MessageType::Deliver) => false,
+        _ => announced,
+    }
+}
+
 /// The outcome reported to the host for a send.
 ///
 /// "May have been sent" failures (`Timeout`, `Rebooted`, `Io`) all become
@@ -224,6 +238,26 @@ mod tests {
         check(&[], 0, 0);
         // Longer than a link PDU: cut to capacity, never a panic.
         check(&[0u8; 200], 164, 180);
+    }
+
+    #[test]
+    fn reports_are_told_by_their_pdu() {
+        let check = |octets: &[u8], announced, expect| {
+            assert_eq!(
+                is_report(&link_pdu(octets), announced),
+                expect,
+                "{octets:02x?}"
+            );
+        };
+        // SCA 00, then the first octet: MTI 10 is a status report, 00 a deliver.
+        check(&[0x00, 0x06, 0x2A], false, true);
+        check(&[0x00, 0x04, 0x0B], true, false);
+        check(&[0x00, 0x24, 0x0B], true, false);
+        // MTI 01 (submit report) or 11 (reserved): as announced.
+        check(&[0x00, 0x01, 0x00], true, true);
+        check(&[0x00, 0x03, 0x00], false, false);
+        // No TPDU at all: as announced.
+        check(&[0x00], true, true);
     }
 
     #[test]

@@ -104,7 +104,6 @@ pub struct LinkMemory<const S: usize> {
     recent: Recent,
     logs: Deque<LogEvent, LOGS>,
     stats: LinkStats,
-    rx: [u8; RX_CHUNK],
     tx: [u8; MAX_WIRE_LEN],
 }
 
@@ -123,7 +122,6 @@ impl<const S: usize> LinkMemory<S> {
                 logs_dropped: 0,
                 io_errors: 0,
             },
-            rx: [0; RX_CHUNK],
             tx: [0; MAX_WIRE_LEN],
         }
     }
@@ -193,22 +191,32 @@ where
         let this = self;
         async move {
             let mut link = Link::new(this);
+            link.app
+                .log(LogLevel::Info, None, format_args!("bank booted"));
             link.run_loop().await
         }
     }
 }
 
-/// The link task's working state.
+/// The link task's working state: the session and the port, and the rest ([`App`]) apart from
+/// them, so that session callbacks can update it while the session is borrowed.
 struct Link<'a, M: RawMutex, const S: usize, IO, C, D, W> {
-    shared: &'a BankState<M, S>,
-    mem: &'a mut LinkMemory<S>,
-    controls: [Control<'a, M>; S],
+    session: BankSession<WINDOW>,
+    app: App<'a, M, S>,
     io: IO,
     clock: C,
     delay: D,
     watchdog: W,
+    rx: [u8; RX_CHUNK],
+    rx_len: usize,
+}
+
+/// Everything of the link task but the session and the port.
+struct App<'a, M: RawMutex, const S: usize> {
+    shared: &'a BankState<M, S>,
+    mem: &'a mut LinkMemory<S>,
+    controls: [Control<'a, M>; S],
     config: Config,
-    session: BankSession<WINDOW>,
     /// Next answer to a `Query` or a (re)connection: 0 is `BankInfo`, `1..=S` the slots.
     query: Option<usize>,
     /// The link went down since it was last up.
@@ -216,8 +224,10 @@ struct Link<'a, M: RawMutex, const S: usize, IO, C, D, W> {
     /// Round-robin start, so no slot's results or messages always go first.
     turn: usize,
     next_status_check: u64,
-    rx_pos: usize,
-    rx_len: usize,
+    /// The host restarted (`in_doubt`), to be handled after the session call.
+    restarted: Option<usize>,
+    /// The link came back up after an outage, to be handled after the session call.
+    relinked: bool,
 }
 
 impl<'a, M, const S: usize, IO, C, D, W> Link<'a, M, S, IO, C, D, W>
@@ -243,25 +253,28 @@ where
             watchdog,
             config,
         } = r;
-        let mut link = Self {
-            shared,
-            mem,
-            controls,
+        // The value is the function's result as is, so it is built in the caller's place.
+        Self {
+            session: BankSession::new(config.link),
+            app: App {
+                shared,
+                mem,
+                controls,
+                config,
+                query: Some(0),
+                was_down: false,
+                turn: 0,
+                next_status_check: 0,
+                restarted: None,
+                relinked: false,
+            },
             io,
             clock,
             delay,
             watchdog,
-            session: BankSession::new(config.link),
-            query: Some(0),
-            was_down: false,
-            turn: 0,
-            next_status_check: 0,
-            rx_pos: 0,
+            rx: [0; RX_CHUNK],
             rx_len: 0,
-            config,
-        };
-        link.log(LogLevel::Info, None, format_args!("bank booted"));
-        link
+        }
     }
 
     async fn run_loop(&mut self) -> Infallible {
@@ -274,44 +287,71 @@ where
         }
     }
 
-    /// Everything between two waits: timers, received bytes, and moving work into the window.
-    /// Kept out of `run` so that its locals (events are large) are not part of the future.
+    /// Everything between two waits: timers, received bytes, what they changed, and moving
+    /// work into the window. Not inlined into the task's poll function, whose frame is on the
+    /// stack at every poll.
+    #[inline(never)]
     fn step(&mut self, now: u64) {
+        let app = &mut self.app;
         if self.session.next_timeout().is_some_and(|t| t <= now) {
-            let mut events = EventBuf::new();
-            self.session.handle_timeout(now, |ev| events.push(ev));
-            for ev in events.drain() {
-                self.on_event(ev, now);
-            }
+            self.session.handle_timeout(now, |ev| app.on_event(ev, now));
         }
-        self.ingest(now);
+        // Host messages only ever queue work or set flags (nothing is sent from inside the
+        // session's callback), so a whole chunk is fed at once.
+        let bytes = self.rx.get(..self.rx_len).unwrap_or_default();
+        self.session
+            .handle_bytes(bytes, now, |ev| app.on_event(ev, now));
+        self.rx_len = 0;
+        self.after_events();
         self.fill(now);
     }
 
-    /// Feeds buffered port bytes to the session one at a time, handling each event before the
-    /// next byte: a byte completes at most one frame, so the events of one step are bounded
-    /// and no host message ever waits in a buffer of ours.
-    fn ingest(&mut self, now: u64) {
-        while self.rx_pos < self.rx_len {
-            let Some(&b) = self.mem.rx.get(self.rx_pos) else {
-                break;
-            };
-            self.rx_pos += 1;
-            let mut events = EventBuf::new();
-            self.session
-                .handle_bytes(core::slice::from_ref(&b), now, |ev| events.push(ev));
-            for ev in events.drain() {
-                self.on_event(ev, now);
+    /// Handshake consequences that need the session: after a host restart its queue is
+    /// trimmed and everything held is offered again; after a link outage, what the link
+    /// delivered but the host did not ack.
+    fn after_events(&mut self) {
+        if let Some(in_doubt) = self.app.restarted.take() {
+            // Submit results stay queued (§9: the host ignores those it closed); inbound
+            // messages, statuses and logs are dropped from the queue and re-created from the
+            // slots' state, so each held message goes to the new host once, not twice.
+            let kept = self
+                .session
+                .retain_unconfirmed(|m, _| matches!(m, BankToHost::SubmitResult { .. }));
+            if kept.is_err() {
+                // Cannot happen (nothing was transmitted since the event); if it did, the old
+                // copies go out too and the host drops them as duplicates.
+                self.app.log(
+                    LogLevel::Warn,
+                    None,
+                    format_args!("could not trim the queue"),
+                );
             }
+            let upto = self.link_acked();
+            self.app.reoffer(false, upto);
+            self.app.query = Some(0);
+            for s in &mut self.app.mem.slots {
+                s.set_last(None, 0);
+            }
+            self.app.log(
+                LogLevel::Info,
+                None,
+                format_args!("host restarted ({in_doubt} in doubt)"),
+            );
+        }
+        if core::mem::take(&mut self.app.relinked) {
+            // Same host incarnation: the session resends what it still holds; what it
+            // delivered but the host has not acked is offered again.
+            let upto = self.link_acked();
+            self.app.reoffer(true, upto);
         }
     }
 
     async fn flush(&mut self, now: u64) {
-        while let Some(n) = self.session.poll_transmit(now, &mut self.mem.tx) {
-            let frame = self.mem.tx.get(..n).unwrap_or_default();
+        while let Some(n) = self.session.poll_transmit(now, &mut self.app.mem.tx) {
+            let frame = self.app.mem.tx.get(..n).unwrap_or_default();
             if self.io.write_all(frame).await.is_err() {
                 // The session retransmits what the line lost.
-                self.mem.stats.io_errors = self.mem.stats.io_errors.wrapping_add(1);
+                self.app.mem.stats.io_errors = self.app.mem.stats.io_errors.wrapping_add(1);
             }
         }
     }
@@ -319,40 +359,241 @@ where
     async fn wait(&mut self, now: u64) {
         let mut deadline = now
             .saturating_add(TICK_MS)
-            .min(self.next_status_check.max(now));
+            .min(self.app.next_status_check.max(now));
         if let Some(t) = self.session.next_timeout() {
             deadline = deadline.min(t);
         }
         // At least 1 ms, so that a timer that is already due cannot spin the executor.
         let ms = u32::try_from(deadline.saturating_sub(now).max(1)).unwrap_or(u32::MAX);
         match select3(
-            self.io.read(&mut self.mem.rx),
-            self.shared.link_wake.wait(),
+            self.io.read(&mut self.rx),
+            self.app.shared.link_wake.wait(),
             self.delay.delay_ms(ms),
         )
         .await
         {
-            Either3::First(Ok(n)) if n > 0 => {
-                self.rx_pos = 0;
-                self.rx_len = n.min(RX_CHUNK);
-            }
+            Either3::First(Ok(n)) if n > 0 => self.rx_len = n.min(RX_CHUNK),
             Either3::First(_) => {
                 // A port error or end of input; pause so a broken port cannot spin.
-                self.mem.stats.io_errors = self.mem.stats.io_errors.wrapping_add(1);
+                self.app.mem.stats.io_errors = self.app.mem.stats.io_errors.wrapping_add(1);
                 self.delay.delay_ms(10).await;
             }
             Either3::Second(()) | Either3::Third(()) => {}
         }
     }
 
+    /// Every message this bank sent before the returned ordinal has been acknowledged by the
+    /// link: the session's queue is FIFO, so the `unacked()` newest are the ones still open.
+    fn link_acked(&self) -> u32 {
+        let open = u32::try_from(self.session.unacked()).unwrap_or(u32::MAX);
+        self.app.mem.stats.sent.wrapping_sub(open)
+    }
+
+    /// Moves waiting work into the session while its window has room, most important first:
+    /// refusals and submit results, then (while the link is up) query answers, inbound
+    /// messages, status changes and logs. Statuses and logs leave one place free for results.
+    #[inline(never)]
+    fn fill(&mut self, now: u64) {
+        while self.session.window_free() > 0 {
+            let Some(&(slot, tag, outcome)) = self.app.mem.replies.front() else {
+                break;
+            };
+            if !self.push(&BankToHost::SubmitResult { slot, tag, outcome }) {
+                break;
+            }
+            self.app.mem.replies.pop_front();
+        }
+        self.app.turn = (self.app.turn + 1) % S.max(1);
+        for k in 0..S {
+            if self.session.window_free() == 0 {
+                break;
+            }
+            let i = (self.app.turn + k) % S;
+            let Some(shared) = self.app.shared.slots.get(i) else {
+                continue;
+            };
+            let Some(done) = shared.with(|c| c.take_done()) else {
+                continue;
+            };
+            let slot = SlotId(u8::try_from(i).unwrap_or(u8::MAX));
+            let msg = BankToHost::SubmitResult {
+                slot,
+                tag: done.tag,
+                outcome: done.outcome,
+            };
+            if self.push(&msg) {
+                self.app.mem.recent.record(done.tag, slot, done.outcome);
+                shared.submit_wake.signal(());
+            } else {
+                shared.with(|c| c.set_done(done));
+            }
+        }
+        if !self.session.is_up() {
+            return;
+        }
+        self.answer_query(now);
+        self.offer_inbound(now);
+        self.statuses(now);
+        while self.session.window_free() > 1 {
+            let Some(log) = self.app.mem.logs.pop_front() else {
+                break;
+            };
+            if !self.push(&BankToHost::Log(log)) {
+                break;
+            }
+        }
+    }
+
+    fn answer_query(&mut self, now: u64) {
+        while let Some(step) = self.app.query {
+            if self.session.window_free() < 2 {
+                return;
+            }
+            if step == 0 {
+                let info = BankInfo {
+                    firmware: convert::cut(self.app.config.firmware),
+                    slot_count: u8::try_from(S).unwrap_or(u8::MAX),
+                    uptime_ms: now,
+                };
+                if !self.push(&BankToHost::BankInfo(info)) {
+                    return;
+                }
+            } else if let Some(status) = self.app.status_of(step - 1) {
+                if !self.push(&BankToHost::SlotStatus(status.clone())) {
+                    return;
+                }
+                if let Some(s) = self.app.mem.slots.get_mut(step - 1) {
+                    s.set_last(Some(Seen::of(&status)), now);
+                }
+            }
+            self.app.query = (step < S).then_some(step + 1);
+        }
+    }
+
+    fn offer_inbound(&mut self, now: u64) {
+        let retry = u64::from(self.app.config.inbound_retry_ms);
+        let acked_upto = self.link_acked();
+        for k in 0..S {
+            let i = (self.app.turn + k) % S;
+            let Some(shared) = self.app.shared.slots.get(i) else {
+                continue;
+            };
+            let slot = SlotId(u8::try_from(i).unwrap_or(u8::MAX));
+            loop {
+                if self.session.window_free() == 0 {
+                    return;
+                }
+                let seq = self.app.mem.stats.sent;
+                // Take the first message due: fresh, or delivered long ago and still unacked.
+                let msg = shared.with(|c| {
+                    let h = c.held.iter_mut().find(|h| match h.offer {
+                        Offer::Fresh => true,
+                        Offer::Sent { at, seq } => {
+                            seq_before(seq, acked_upto) && now.saturating_sub(at) >= retry
+                        }
+                        Offer::HostAcked => false,
+                    })?;
+                    h.offer = Offer::Sent { at: now, seq };
+                    let (index, pdu) = (h.index, h.pdu.clone());
+                    let msg = if h.report {
+                        BankToHost::StatusReport { slot, index, pdu }
+                    } else {
+                        BankToHost::InboundSms { slot, index, pdu }
+                    };
+                    Some((index, msg))
+                });
+                let Some((index, msg)) = msg else {
+                    break;
+                };
+                if !self.push(&msg) {
+                    // Cannot happen with room in the window; offer it again later.
+                    reset_offer(shared, index);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends each slot's status when something that matters changed, or when only counters
+    /// changed and [`Config::status_interval_ms`] has passed since the last one.
+    fn statuses(&mut self, now: u64) {
+        // Take every slot's flag (no short-circuit: each is cleared).
+        let mut flagged = false;
+        for s in &self.app.shared.slots {
+            flagged |= s.with(|c| core::mem::take(&mut c.status_changed));
+        }
+        if !flagged && now < self.app.next_status_check {
+            return;
+        }
+        self.app.next_status_check = now.saturating_add(1_000);
+        for i in 0..S {
+            if self.session.window_free() < 2 {
+                // Look again at the next check.
+                self.app.next_status_check = now;
+                return;
+            }
+            let Some(status) = self.app.status_of(i) else {
+                continue;
+            };
+            let interval = u64::from(self.app.config.status_interval_ms);
+            let Some(link) = self.app.mem.slots.get(i) else {
+                continue;
+            };
+            let seen = Seen::of(&status);
+            let due = match &link.last() {
+                None => true,
+                Some(last) if last.all == seen.all => false,
+                Some(last) => {
+                    last.important != seen.important || now.saturating_sub(link.last_at) >= interval
+                }
+            };
+            if !due {
+                continue;
+            }
+            let last = link.last();
+            if !self.push(&BankToHost::SlotStatus(status)) {
+                return;
+            }
+            let slot = SlotId(u8::try_from(i).unwrap_or(u8::MAX));
+            if let Some(l) = last {
+                if seen.power_cycles != l.power_cycles {
+                    self.app
+                        .log(LogLevel::Warn, Some(slot), format_args!("power cycled"));
+                } else if seen.reinits != l.reinits {
+                    self.app
+                        .log(LogLevel::Warn, Some(slot), format_args!("re-initialised"));
+                }
+                if seen.state != l.state {
+                    let state = seen.state;
+                    self.app
+                        .log(LogLevel::Info, Some(slot), format_args!("{state:?}"));
+                }
+            }
+            if let Some(link) = self.app.mem.slots.get_mut(i) {
+                link.set_last(Some(seen), now);
+            }
+        }
+    }
+
+    /// Hands `msg` to the session; `false` if the window is full.
+    fn push(&mut self, msg: &BankToHost) -> bool {
+        match self.session.send(msg) {
+            Ok(()) => {
+                self.app.mem.stats.sent = self.app.mem.stats.sent.wrapping_add(1);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+impl<M: RawMutex, const S: usize> App<'_, M, S> {
+    /// A session event. Runs inside the session's callback: it queues work and sets flags,
+    /// never sends (the session is busy); `Link::after_events` does what needs the session.
     fn on_event(&mut self, ev: Event<HostToBank>, now: u64) {
         match ev {
             Event::LinkUp => {
-                if self.was_down {
-                    // Same host incarnation: the session resends what it still holds; what it
-                    // delivered but the host has not acked is offered again.
-                    self.reoffer(true);
-                }
+                self.relinked |= self.was_down;
                 self.was_down = false;
                 self.log(LogLevel::Info, None, format_args!("link up"));
             }
@@ -360,7 +601,7 @@ where
                 self.was_down = true;
                 self.log(LogLevel::Warn, None, format_args!("link down: {reason:?}"));
             }
-            Event::PeerRestarted { in_doubt } => self.on_peer_restarted(in_doubt),
+            Event::PeerRestarted { in_doubt } => self.restarted = Some(in_doubt),
             Event::Message(msg) => {
                 self.mem.stats.received = self.mem.stats.received.wrapping_add(1);
                 self.on_message(msg, now);
@@ -378,39 +619,9 @@ where
         }
     }
 
-    /// The host restarted: its new incarnation knows nothing we sent before. Submit results
-    /// stay queued (§9: the host ignores those it closed); inbound messages, statuses and logs
-    /// are dropped from the queue and re-created from the slots' state, so each held message
-    /// goes to the new host once, not twice.
-    fn on_peer_restarted(&mut self, in_doubt: usize) {
-        let kept = self
-            .session
-            .retain_unconfirmed(|m, _| matches!(m, BankToHost::SubmitResult { .. }));
-        if kept.is_err() {
-            // Cannot happen (nothing is transmitted between the event and this call); if it
-            // did, the old copies go out too and the host drops them as duplicates.
-            self.log(
-                LogLevel::Warn,
-                None,
-                format_args!("could not trim the queue"),
-            );
-        }
-        self.reoffer(false);
-        self.query = Some(0);
-        for s in &mut self.mem.slots {
-            s.set_last(None, 0);
-        }
-        self.log(
-            LogLevel::Info,
-            None,
-            format_args!("host restarted ({in_doubt} in doubt)"),
-        );
-    }
-
     /// Marks held messages to be offered again: all of them, or (`delivered_only`) those the
-    /// link already delivered to the host.
-    fn reoffer(&mut self, delivered_only: bool) {
-        let acked_upto = self.link_acked();
+    /// link delivered to the host (sent before ordinal `acked_upto`).
+    fn reoffer(&mut self, delivered_only: bool, acked_upto: u32) {
         for slot in &self.shared.slots {
             slot.with(|c| {
                 for h in &mut c.held {
@@ -422,13 +633,6 @@ where
                 }
             });
         }
-    }
-
-    /// Every message this bank sent before the returned ordinal has been acknowledged by the
-    /// link: the session's queue is FIFO, so the `unacked()` newest are the ones still open.
-    fn link_acked(&self) -> u32 {
-        let open = u32::try_from(self.session.unacked()).unwrap_or(u32::MAX);
-        self.mem.stats.sent.wrapping_sub(open)
     }
 
     fn on_message(&mut self, msg: HostToBank, now: u64) {
@@ -580,188 +784,6 @@ where
         }
     }
 
-    /// Moves waiting work into the session while its window has room, most important first:
-    /// refusals and submit results, then (while the link is up) query answers, inbound
-    /// messages, status changes and logs. Statuses and logs leave one place free for results.
-    fn fill(&mut self, now: u64) {
-        while self.session.window_free() > 0 {
-            let Some(&(slot, tag, outcome)) = self.mem.replies.front() else {
-                break;
-            };
-            if !self.push(&BankToHost::SubmitResult { slot, tag, outcome }) {
-                break;
-            }
-            self.mem.replies.pop_front();
-        }
-        self.turn = (self.turn + 1) % S.max(1);
-        for k in 0..S {
-            if self.session.window_free() == 0 {
-                break;
-            }
-            let i = (self.turn + k) % S;
-            let Some(shared) = self.shared.slots.get(i) else {
-                continue;
-            };
-            let Some(done) = shared.with(|c| c.take_done()) else {
-                continue;
-            };
-            let slot = SlotId(u8::try_from(i).unwrap_or(u8::MAX));
-            let msg = BankToHost::SubmitResult {
-                slot,
-                tag: done.tag,
-                outcome: done.outcome,
-            };
-            if self.push(&msg) {
-                self.mem.recent.record(done.tag, slot, done.outcome);
-                shared.submit_wake.signal(());
-            } else {
-                shared.with(|c| c.set_done(done));
-            }
-        }
-        if !self.session.is_up() {
-            return;
-        }
-        self.answer_query(now);
-        self.offer_inbound(now);
-        self.statuses(now);
-        while self.session.window_free() > 1 {
-            let Some(log) = self.mem.logs.pop_front() else {
-                break;
-            };
-            if !self.push(&BankToHost::Log(log)) {
-                break;
-            }
-        }
-    }
-
-    fn answer_query(&mut self, now: u64) {
-        while let Some(step) = self.query {
-            if self.session.window_free() < 2 {
-                return;
-            }
-            if step == 0 {
-                let info = BankInfo {
-                    firmware: convert::cut(self.config.firmware),
-                    slot_count: u8::try_from(S).unwrap_or(u8::MAX),
-                    uptime_ms: now,
-                };
-                if !self.push(&BankToHost::BankInfo(info)) {
-                    return;
-                }
-            } else if let Some(status) = self.status_of(step - 1) {
-                if !self.push(&BankToHost::SlotStatus(status.clone())) {
-                    return;
-                }
-                if let Some(s) = self.mem.slots.get_mut(step - 1) {
-                    s.set_last(Some(Seen::of(&status)), now);
-                }
-            }
-            self.query = (step < S).then_some(step + 1);
-        }
-    }
-
-    fn offer_inbound(&mut self, now: u64) {
-        let retry = u64::from(self.config.inbound_retry_ms);
-        let acked_upto = self.link_acked();
-        for k in 0..S {
-            let i = (self.turn + k) % S;
-            let Some(shared) = self.shared.slots.get(i) else {
-                continue;
-            };
-            let slot = SlotId(u8::try_from(i).unwrap_or(u8::MAX));
-            loop {
-                if self.session.window_free() == 0 {
-                    return;
-                }
-                let seq = self.mem.stats.sent;
-                // Take the first message due: fresh, or delivered long ago and still unacked.
-                let msg = shared.with(|c| {
-                    let h = c.held.iter_mut().find(|h| match h.offer {
-                        Offer::Fresh => true,
-                        Offer::Sent { at, seq } => {
-                            seq_before(seq, acked_upto) && now.saturating_sub(at) >= retry
-                        }
-                        Offer::HostAcked => false,
-                    })?;
-                    h.offer = Offer::Sent { at: now, seq };
-                    let (index, pdu) = (h.index, h.pdu.clone());
-                    let msg = if h.report {
-                        BankToHost::StatusReport { slot, index, pdu }
-                    } else {
-                        BankToHost::InboundSms { slot, index, pdu }
-                    };
-                    Some((index, msg))
-                });
-                let Some((index, msg)) = msg else {
-                    break;
-                };
-                if !self.push(&msg) {
-                    // Cannot happen with room in the window; offer it again later.
-                    reset_offer(shared, index);
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Sends each slot's status when something that matters changed, or when only counters
-    /// changed and [`Config::status_interval_ms`] has passed since the last one.
-    fn statuses(&mut self, now: u64) {
-        // Take every slot's flag (no short-circuit: each is cleared).
-        let mut flagged = false;
-        for s in &self.shared.slots {
-            flagged |= s.with(|c| core::mem::take(&mut c.status_changed));
-        }
-        if !flagged && now < self.next_status_check {
-            return;
-        }
-        self.next_status_check = now.saturating_add(1_000);
-        for i in 0..S {
-            if self.session.window_free() < 2 {
-                // Look again at the next check.
-                self.next_status_check = now;
-                return;
-            }
-            let Some(status) = self.status_of(i) else {
-                continue;
-            };
-            let interval = u64::from(self.config.status_interval_ms);
-            let Some(link) = self.mem.slots.get(i) else {
-                continue;
-            };
-            let seen = Seen::of(&status);
-            let due = match &link.last() {
-                None => true,
-                Some(last) if last.all == seen.all => false,
-                Some(last) => {
-                    last.important != seen.important || now.saturating_sub(link.last_at) >= interval
-                }
-            };
-            if !due {
-                continue;
-            }
-            let last = link.last();
-            if !self.push(&BankToHost::SlotStatus(status)) {
-                return;
-            }
-            let slot = SlotId(u8::try_from(i).unwrap_or(u8::MAX));
-            if let Some(l) = last {
-                if seen.power_cycles != l.power_cycles {
-                    self.log(LogLevel::Warn, Some(slot), format_args!("power cycled"));
-                } else if seen.reinits != l.reinits {
-                    self.log(LogLevel::Warn, Some(slot), format_args!("re-initialised"));
-                }
-                if seen.state != l.state {
-                    let state = seen.state;
-                    self.log(LogLevel::Info, Some(slot), format_args!("{state:?}"));
-                }
-            }
-            if let Some(link) = self.mem.slots.get_mut(i) {
-                link.set_last(Some(seen), now);
-            }
-        }
-    }
-
     fn status_of(&self, i: usize) -> Option<link::msg::SlotStatus> {
         let control = self.controls.get(i)?;
         let queued = self.shared.slots.get(i)?.with(|c| c.queued());
@@ -773,17 +795,6 @@ where
             queued,
             enabled,
         ))
-    }
-
-    /// Hands `msg` to the session; `false` if the window is full.
-    fn push(&mut self, msg: &BankToHost) -> bool {
-        match self.session.send(msg) {
-            Ok(()) => {
-                self.mem.stats.sent = self.mem.stats.sent.wrapping_add(1);
-                true
-            }
-            Err(_) => false,
-        }
     }
 
     fn log(&mut self, level: LogLevel, slot: Option<SlotId>, args: core::fmt::Arguments<'_>) {
@@ -870,27 +881,4 @@ fn reset_offer<M: RawMutex>(shared: &SlotShared<M>, index: u16) {
             h.offer = Offer::Fresh;
         }
     });
-}
-
-/// The events of one session call: at most a handshake's three (`LinkDown`, `PeerRestarted`,
-/// `LinkUp`) or one message, since input is fed a byte at a time.
-struct EventBuf {
-    events: heapless::Vec<Event<HostToBank>, 4>,
-}
-
-impl EventBuf {
-    fn new() -> Self {
-        Self {
-            events: heapless::Vec::new(),
-        }
-    }
-
-    fn push(&mut self, ev: Event<HostToBank>) {
-        // Bounded as documented above; a fifth event is impossible.
-        let _ = self.events.push(ev);
-    }
-
-    fn drain(self) -> impl Iterator<Item = Event<HostToBank>> {
-        self.events.into_iter()
-    }
 }

@@ -77,10 +77,35 @@ async fn build_firmware() -> PathBuf {
     target_dir.join("thumbv7em-none-eabihf/release/mps2-an386")
 }
 
+/// QEMU under `timeout`, stopped with SIGTERM (which `timeout` passes on to QEMU) when this
+/// value is dropped, whether the test passed or failed. Not SIGKILL: that would kill `timeout`
+/// alone and leave QEMU running.
+struct Qemu(Child);
+
+impl Qemu {
+    fn stop(&self) {
+        if let Some(pid) = self.0.id().and_then(|id| i32::try_from(id).ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// QEMU with UART0 on `link` and UART1–4 on the modems, all as socket clients.
-fn spawn_qemu(elf: &Path, link: u16, modems: &[u16]) -> Child {
+fn spawn_qemu(elf: &Path, link: u16, modems: &[u16]) -> Qemu {
     let mut cmd = Command::new("timeout");
-    cmd.arg(QEMU_TIMEOUT_S.to_string())
+    // A bound on QEMU's life even if this test process dies: SIGTERM at the limit, SIGKILL
+    // five seconds later.
+    cmd.args(["--kill-after=5"])
+        .arg(QEMU_TIMEOUT_S.to_string())
         .args(["qemu-system-arm", "-M", "mps2-an386", "-display", "none"])
         .args([
             "-monitor",
@@ -101,11 +126,12 @@ fn spawn_qemu(elf: &Path, link: u16, modems: &[u16]) -> Child {
             .arg("-serial")
             .arg(format!("chardev:u{i}"));
     }
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start qemu-system-arm")
+    Qemu(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start qemu-system-arm"),
+    )
 }
 
 /// Collects QEMU's output lines (semihosting prints and errors) for the summary.
@@ -288,7 +314,7 @@ async fn qemu_mps2_bank() {
     let link_port = listener.local_addr().unwrap().port();
     let started = Instant::now();
     let mut qemu = spawn_qemu(&elf, link_port, &modem_ports);
-    let output = collect(&mut qemu);
+    let output = collect(&mut qemu.0);
     let _dump = Dump(output.clone());
     let (conn, _) = tokio::time::timeout(10 * SEC, listener.accept())
         .await
@@ -446,12 +472,13 @@ async fn qemu_mps2_bank() {
 
     // The firmware must still be running (a panic exits QEMU with status 1).
     assert!(
-        qemu.try_wait().expect("qemu status").is_none(),
+        qemu.0.try_wait().expect("qemu status").is_none(),
         "QEMU exited: {:#?}",
         output.lock().unwrap()
     );
-    let _ = qemu.start_kill();
-    let _ = qemu.wait().await;
+    qemu.stop();
+    let status = tokio::time::timeout(10 * SEC, qemu.0.wait()).await;
+    assert!(matches!(status, Ok(Ok(_))), "QEMU did not stop on SIGTERM");
     let qemu_lines = output.lock().unwrap().clone();
 
     println!("== qemu mps2-an386 bank: summary ==");
