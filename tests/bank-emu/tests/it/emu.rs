@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use bank_emu::{BankEmu, EmuConfig, SlotSpec};
+use bank_emu::{BankEmu, EmuConfig, LinkSpec, SlotSpec};
 use link::msg::{SlotId, SubmitOutcome};
 use link::{BankToHost, Event, HostToBank};
 use modem_sim::{Endpoint, InboundSms, Mem, ModemConfig, Profile, Sim};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::host::{Host, submit_pdu};
 
@@ -123,4 +123,57 @@ async fn slots_on_modem_sim_tcp_listeners() {
         .await
         .unwrap();
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_bank_connects_to_a_listening_host() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut cfg = EmuConfig::new(sims(1));
+    cfg.link = LinkSpec::Connect(listener.local_addr().unwrap());
+    let emu = start(cfg).await;
+    let (conn, _) = tokio::time::timeout(10 * SEC, listener.accept())
+        .await
+        .expect("the bank connects within 10 s")
+        .unwrap();
+    let mut host = Host::new(conn, 0x4057_0004);
+    host.all_ready(1, 30 * SEC).await;
+    host.submit(0, 9, submit_pdu("connected", false)).await;
+    assert!(matches!(
+        host.result(9, 30 * SEC).await,
+        SubmitOutcome::Accepted { .. }
+    ));
+    tokio::task::spawn_blocking(move || emu.shutdown())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_link_on_a_pty() {
+    let dir = std::env::temp_dir().join(format!("bank-emu-pty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bank");
+    let mut cfg = EmuConfig::new(sims(1));
+    cfg.link = LinkSpec::Pty(path.clone());
+    let emu = start(cfg).await;
+    assert_eq!(emu.link_path(), Some(&path));
+    // The host side of a serial device, as a host service would open it.
+    let tty = tokio::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .await
+        .expect("open the pty");
+    let mut host = Host::new(tty, 0x4057_0005);
+    host.all_ready(1, 30 * SEC).await;
+    host.submit(0, 11, submit_pdu("over a pty", false)).await;
+    assert!(matches!(
+        host.result(11, 30 * SEC).await,
+        SubmitOutcome::Accepted { .. }
+    ));
+    tokio::task::spawn_blocking(move || emu.shutdown())
+        .await
+        .unwrap();
+    // The emulator removes its link when it stops.
+    assert!(std::fs::symlink_metadata(&path).is_err());
+    let _ = std::fs::remove_dir(&dir);
 }
