@@ -513,6 +513,21 @@ async fn admin_page_in_a_real_browser() {
         .expect("Chinese");
     wait_text(&c, "h1", "总览", 10).await;
     shots.take(&c, "dashboard-zh").await;
+    // A tablet held upright: the navigation wraps, the KPI tiles and slots reflow.
+    c.set_window_size(820, 1180).await.expect("tablet size");
+    c.goto(&format!("{base}/send"))
+        .await
+        .expect("send on a tablet");
+    wait_text(&c, "h1", "发送", 10).await;
+    let width: Value = c
+        .execute("return document.documentElement.scrollWidth;", vec![])
+        .await
+        .expect("page width");
+    assert!(
+        width.as_u64().unwrap_or(9999) <= 820,
+        "no sideways scrolling on a tablet: {width}"
+    );
+    shots.take(&c, "send-tablet-zh").await;
 
     c.close().await.expect("closing the browser");
     if std::env::var("OUTPOST_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
