@@ -37,6 +37,10 @@ pub struct RawConfig {
     pub smpp: Vec<RawSmpp>,
     /// `[routing]`: the scheduling policy (see `host/route`'s README).
     pub routing: RawRouting,
+    /// `[smpp_server]`: the SMPP server for local applications (off when absent).
+    pub smpp_server: Option<RawSmppServer>,
+    /// `[notify]`: delivery-report callbacks, SMPP receipts and MO to applications.
+    pub notify: RawNotify,
 }
 
 /// `[service]`.
@@ -236,6 +240,10 @@ pub struct Config {
     pub smpp: Vec<SmppSettings>,
     /// Scheduling policy.
     pub policy: Arc<Policy>,
+    /// The SMPP server, if configured.
+    pub smpp_server: Option<SmppServerSettings>,
+    /// Notifications.
+    pub notify: NotifySettings,
 }
 
 struct V {
@@ -573,6 +581,11 @@ impl RawConfig {
                 Policy::default()
             }
         };
+        let smpp_server = self
+            .smpp_server
+            .as_ref()
+            .map(|raw| validate_smpp_server(&mut v, raw));
+        let notify = validate_notify(&mut v, &self.notify);
         if !v.errors.is_empty() {
             return Err(ConfigErrors(v.errors));
         }
@@ -587,6 +600,8 @@ impl RawConfig {
             banks,
             smpp,
             policy: Arc::new(policy),
+            smpp_server,
+            notify,
         })
     }
 }
@@ -598,6 +613,334 @@ fn country_code(region: &str) -> Option<u16> {
     phonenumber::metadata::DATABASE
         .by_id(id.as_ref())
         .map(|m| m.country_code())
+}
+
+// ---- `[smpp_server]` and `[notify]`: serving local applications over SMPP, and notifications ----
+
+/// `[smpp_server]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSmppServer {
+    /// Where to listen, e.g. `127.0.0.1:2775`.
+    pub listen: String,
+    /// `system_id` in bind responses.
+    pub system_id: String,
+    /// Submits a bind may have unanswered; more get `ESME_RTHROTTLED`.
+    pub window: u32,
+    /// Submits per second per bind; more get `ESME_RTHROTTLED` (0: no cap).
+    pub max_rate: u32,
+    /// deliver_sm (receipts, MO) a bind may have unanswered.
+    pub deliver_window: u32,
+    /// Idle time before we send enquire_link.
+    pub enquire_link: String,
+    /// How long deliver_sm waits for its response.
+    pub response_timeout: String,
+    /// How long the parts of a long message wait for the rest.
+    pub reassembly_timeout: String,
+    /// `[[smpp_server.account]]`: who may bind.
+    pub account: Vec<RawSmppAccount>,
+    /// `[[smpp_server.mo_route]]`: which application gets which inbound SMS.
+    pub mo_route: Vec<RawMoRoute>,
+}
+
+impl Default for RawSmppServer {
+    fn default() -> Self {
+        RawSmppServer {
+            listen: "127.0.0.1:2775".into(),
+            system_id: "outpost".into(),
+            window: 100,
+            max_rate: 0,
+            deliver_window: 10,
+            enquire_link: "60s".into(),
+            response_timeout: "10s".into(),
+            reassembly_timeout: "10m".into(),
+            account: Vec::new(),
+            mo_route: Vec::new(),
+        }
+    }
+}
+
+/// `[[smpp_server.account]]`: an SMPP login for an application, billed to an API key.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSmppAccount {
+    /// The `system_id` the application binds with (at most 15 characters).
+    pub system_id: String,
+    /// Its password (at most 8 characters in SMPP 3.4). Give this or `password_sha256`.
+    pub password: Option<String>,
+    /// The SHA-256 of the password, hex, so the file holds no clear password.
+    pub password_sha256: Option<String>,
+    /// The name of the API key its messages are billed to (`outpost key add <name>`).
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for RawSmppAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSmppAccount")
+            .field("system_id", &self.system_id)
+            .field("api_key", &self.api_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[[smpp_server.mo_route]]`: inbound SMS to `prefix…` go to the applications of `api_key`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawMoRoute {
+    /// Start of the number the SMS was sent to (digits; `""` matches every number).
+    pub prefix: String,
+    /// The API key name whose bound receivers get them.
+    pub api_key: String,
+}
+
+/// `[notify]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawNotify {
+    /// Tries per notification before giving up.
+    pub max_attempts: u32,
+    /// First retry delay (doubling up to `retry_max`).
+    pub retry_min: String,
+    /// Longest retry delay.
+    pub retry_max: String,
+    /// How long an undelivered notification is kept (e.g. an SMPP receipt for an application
+    /// that does not bind) before it is given up.
+    pub retention: String,
+    /// HTTP callback timeout.
+    pub timeout: String,
+    /// Callbacks and deliver_sm in flight at once.
+    pub concurrency: u32,
+}
+
+impl Default for RawNotify {
+    fn default() -> Self {
+        RawNotify {
+            max_attempts: 10,
+            retry_min: "1s".into(),
+            retry_max: "10m".into(),
+            retention: "72h".into(),
+            timeout: "10s".into(),
+            concurrency: 64,
+        }
+    }
+}
+
+/// A password as the config gives it, kept as a SHA-256 digest so it is never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordDigest([u8; 32]);
+
+impl PasswordDigest {
+    /// The digest of `password`.
+    pub fn of(password: &str) -> PasswordDigest {
+        use sha2::Digest;
+        PasswordDigest(sha2::Sha256::digest(password.as_bytes()).into())
+    }
+
+    /// Whether `password` matches, comparing digests in constant time.
+    pub fn matches(&self, password: &str) -> bool {
+        let other = PasswordDigest::of(password);
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+impl std::fmt::Debug for PasswordDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordDigest(..)")
+    }
+}
+
+/// A validated `[[smpp_server.account]]`.
+#[derive(Clone, Debug)]
+pub struct SmppAccount {
+    /// `system_id`.
+    pub system_id: String,
+    /// The password's digest.
+    pub password: PasswordDigest,
+    /// The API key name.
+    pub api_key: String,
+}
+
+/// A validated `[[smpp_server.mo_route]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MoRoute {
+    /// Digits the destination starts with (after an optional `+`).
+    pub prefix: String,
+    /// The API key name.
+    pub api_key: String,
+}
+
+/// The validated `[smpp_server]`.
+#[derive(Clone, Debug)]
+pub struct SmppServerSettings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Protocol settings.
+    pub server: smpp::server::ServerConfig,
+    /// Logins.
+    pub accounts: Vec<SmppAccount>,
+    /// MO routing.
+    pub mo_routes: Vec<MoRoute>,
+    /// Parts reassembly timeout.
+    pub reassembly_timeout: Duration,
+}
+
+/// The validated `[notify]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifySettings {
+    /// Tries per notification.
+    pub max_attempts: u32,
+    /// First retry delay.
+    pub retry_min: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// How long an owed notification is kept.
+    pub retention: Duration,
+    /// HTTP timeout.
+    pub timeout: Duration,
+    /// In flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        validate_notify(&mut V { errors: Vec::new() }, &RawNotify::default())
+    }
+}
+
+fn validate_smpp_server(v: &mut V, raw: &RawSmppServer) -> SmppServerSettings {
+    let listen = raw.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
+        v.err(
+            "smpp_server.listen",
+            format!("{:?} is not an address like 127.0.0.1:2775", raw.listen),
+        );
+        SocketAddr::from(([127, 0, 0, 1], 2775))
+    });
+    if raw.system_id.is_empty() || raw.system_id.len() > 15 {
+        v.err("smpp_server.system_id", "must be 1–15 characters");
+    }
+    if !(1..=10_000).contains(&raw.window) {
+        v.err("smpp_server.window", "must be 1–10000");
+    }
+    if !(1..=1_000).contains(&raw.deliver_window) {
+        v.err("smpp_server.deliver_window", "must be 1–1000");
+    }
+    let server = smpp::server::ServerConfig {
+        system_id: raw.system_id.clone(),
+        window: raw.window.max(1) as usize,
+        max_rate: std::num::NonZeroU32::new(raw.max_rate),
+        deliver_window: raw.deliver_window.max(1) as usize,
+        response_timeout: v.duration("smpp_server.response_timeout", &raw.response_timeout),
+        enquire_link_interval: v.duration("smpp_server.enquire_link", &raw.enquire_link),
+        ..smpp::server::ServerConfig::default()
+    };
+    let reassembly_timeout =
+        v.duration("smpp_server.reassembly_timeout", &raw.reassembly_timeout);
+    let mut accounts: Vec<SmppAccount> = Vec::new();
+    for (i, a) in raw.account.iter().enumerate() {
+        let key = format!("smpp_server.account[{i}]");
+        if a.system_id.is_empty() || a.system_id.len() > 15 {
+            v.err(format!("{key}.system_id"), "must be 1–15 characters");
+        } else if accounts.iter().any(|b| b.system_id == a.system_id) {
+            v.err(
+                format!("{key}.system_id"),
+                format!("{:?} is already used by another account", a.system_id),
+            );
+        }
+        if a.api_key.is_empty() {
+            v.err(format!("{key}.api_key"), "is required (the name of an API key)");
+        }
+        let password = match (&a.password, &a.password_sha256) {
+            (Some(p), None) if p.len() <= 8 => Some(PasswordDigest::of(p)),
+            (Some(_), None) => {
+                v.err(
+                    format!("{key}.password"),
+                    "SMPP 3.4 passwords have at most 8 characters",
+                );
+                None
+            }
+            (None, Some(h)) => match hex_digest(h) {
+                Some(d) => Some(PasswordDigest(d)),
+                None => {
+                    v.err(
+                        format!("{key}.password_sha256"),
+                        "must be 64 hex digits (the SHA-256 of the password)",
+                    );
+                    None
+                }
+            },
+            _ => {
+                v.err(&key, "give exactly one of `password` or `password_sha256`");
+                None
+            }
+        };
+        if let Some(password) = password {
+            accounts.push(SmppAccount {
+                system_id: a.system_id.clone(),
+                password,
+                api_key: a.api_key.clone(),
+            });
+        }
+    }
+    let mut mo_routes = Vec::new();
+    for (i, r) in raw.mo_route.iter().enumerate() {
+        let key = format!("smpp_server.mo_route[{i}]");
+        let prefix = r.prefix.strip_prefix('+').unwrap_or(&r.prefix);
+        if !prefix.chars().all(|c| c.is_ascii_digit()) {
+            v.err(format!("{key}.prefix"), "may only contain digits");
+        }
+        if r.api_key.is_empty() {
+            v.err(format!("{key}.api_key"), "is required (the name of an API key)");
+        }
+        mo_routes.push(MoRoute {
+            prefix: prefix.to_owned(),
+            api_key: r.api_key.clone(),
+        });
+    }
+    SmppServerSettings {
+        listen,
+        server,
+        accounts,
+        mo_routes,
+        reassembly_timeout,
+    }
+}
+
+fn hex_digest(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn validate_notify(v: &mut V, raw: &RawNotify) -> NotifySettings {
+    if !(1..=1000).contains(&raw.max_attempts) {
+        v.err("notify.max_attempts", "must be 1–1000");
+    }
+    if !(1..=10_000).contains(&raw.concurrency) {
+        v.err("notify.concurrency", "must be 1–10000");
+    }
+    let retry_min = v.duration("notify.retry_min", &raw.retry_min);
+    let retry_max = v.duration("notify.retry_max", &raw.retry_max);
+    if retry_min > retry_max {
+        v.err("notify.retry_min", "must not exceed notify.retry_max");
+    }
+    NotifySettings {
+        max_attempts: raw.max_attempts.max(1),
+        retry_min,
+        retry_max,
+        retention: v.duration("notify.retention", &raw.retention),
+        timeout: v.duration("notify.timeout", &raw.timeout),
+        concurrency: raw.concurrency.max(1) as usize,
+    }
 }
 
 #[cfg(test)]
@@ -675,6 +1018,45 @@ mod tests {
             "[routing.operators.cmcc]\npool = [\"nope\"]",
             &["routing.operators.cmcc.pool[0]: unknown carrier \"nope\""],
         );
+    }
+
+    #[test]
+    fn smpp_server_and_notify_keys_are_named() {
+        check(
+            "[smpp_server]\nlisten = \"x\"\nwindow = 0\n\
+             [[smpp_server.account]]\nsystem_id = \"crm\"\npassword = \"toolongpw\"\napi_key = \"crm\"\n\
+             [[smpp_server.account]]\nsystem_id = \"crm\"\npassword_sha256 = \"abc\"\n\
+             [[smpp_server.account]]\nsystem_id = \"erp\"\napi_key = \"erp\"\n\
+             [[smpp_server.mo_route]]\nprefix = \"10a\"\napi_key = \"crm\"\n\
+             [notify]\nmax_attempts = 0\nretry_min = \"1h\"\nretry_max = \"1m\"",
+            &[
+                "smpp_server.listen: \"x\" is not an address like 127.0.0.1:2775",
+                "smpp_server.window: must be 1–10000",
+                "smpp_server.account[0].password: SMPP 3.4 passwords have at most 8 characters",
+                "smpp_server.account[1].api_key: is required (the name of an API key)",
+                "smpp_server.account[1].password_sha256: must be 64 hex digits (the SHA-256 of the password)",
+                "smpp_server.account[2]: give exactly one of `password` or `password_sha256`",
+                "smpp_server.mo_route[0].prefix: may only contain digits",
+                "notify.max_attempts: must be 1–1000",
+                "notify.retry_min: must not exceed notify.retry_max",
+            ],
+        );
+        let config = RawConfig::parse(
+            "[smpp_server]\n[[smpp_server.account]]\nsystem_id = \"crm\"\npassword = \"pw1\"\napi_key = \"crm\"\n\
+             [[smpp_server.account]]\nsystem_id = \"erp\"\napi_key = \"erp\"\n\
+             password_sha256 = \"8d969eef6ecad3c29a3a629280e686cf0c3f5d5a86aff3ca12020c923adc6c92\"",
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        let s = config.smpp_server.unwrap();
+        assert!(s.accounts[0].password.matches("pw1"));
+        assert!(!s.accounts[0].password.matches("pw2"));
+        // SHA-256 of "123456".
+        assert!(s.accounts[1].password.matches("123456"));
+        // Passwords never show in logs.
+        assert!(!format!("{:?}", s.accounts[0]).contains("pw1"));
+        assert_eq!(config.notify, NotifySettings::default());
     }
 
     #[test]

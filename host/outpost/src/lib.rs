@@ -4,4 +4,6 @@
 
 pub mod config;
 pub mod demo;
+pub mod notify;
 pub mod service;
+pub mod smpp_server;

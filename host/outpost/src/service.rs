@@ -29,6 +29,8 @@ pub struct Ready {
     pub addr: SocketAddr,
     /// The engine, for callers that drive it directly (the demo, tests).
     pub engine: Engine,
+    /// The SMPP server's address, when `[smpp_server]` is configured.
+    pub smpp: Option<SocketAddr>,
 }
 
 /// Extras for [`run`].
@@ -66,6 +68,11 @@ pub async fn run(
         carriers.push(SmppCarrier::start(s.clone(), events_tx.clone()));
     }
     drop(events_tx);
+    // [smpp_server]: cancel_sm needs a say over what reaches the carriers.
+    let gate = crate::smpp_server::CancelGate::default();
+    if config.smpp_server.is_some() {
+        carriers = gate.wrap(carriers);
+    }
     let engine = Engine::start(
         store,
         carriers,
@@ -78,6 +85,7 @@ pub async fn run(
     )
     .await
     .context("starting the engine")?;
+    let (smpp_server, notifier) = start_front_doors(&config, &engine, gate).await?;
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
@@ -90,6 +98,7 @@ pub async fn run(
         let _ = ready.send(Ready {
             addr,
             engine: engine.clone(),
+            smpp: smpp_server.as_ref().and_then(|s| s.local_addr()),
         });
     }
     let state = web::AppState {
@@ -99,10 +108,51 @@ pub async fn run(
     web::serve(listener, state, shutdown)
         .await
         .context("serving HTTP")?;
+    if let Some(srv) = &smpp_server {
+        // Applications are asked to unbind; submits being stored finish first.
+        srv.shutdown().await;
+    }
     tracing::info!("shutting down: letting attempts in flight finish");
     engine.shutdown(config.shutdown_grace).await;
+    // Owed notifications stay in the outbox for the next start.
+    notifier.stop();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The SMPP server, the notifier and the engine's sweeps (missing receipts, long-message parts).
+async fn start_front_doors(
+    config: &Config,
+    engine: &Engine,
+    gate: crate::smpp_server::CancelGate,
+) -> anyhow::Result<(Option<smpp::server::ServerHandle>, crate::notify::Running)> {
+    engine.start_receipt_sweep();
+    let parts_timeout = config
+        .smpp_server
+        .as_ref()
+        .map_or(config.reassembly_timeout, |s| s.reassembly_timeout);
+    engine.start_parts_sweep(parts_timeout);
+    let (server, binds, mo_routes) = match &config.smpp_server {
+        Some(s) => {
+            let listener = TcpListener::bind(s.listen)
+                .await
+                .with_context(|| format!("SMPP server listening on {}", s.listen))?;
+            let (srv, binds) = crate::smpp_server::start(engine.clone(), s, listener, gate);
+            if let Some(addr) = srv.local_addr() {
+                tracing::info!(%addr, accounts = s.accounts.len(), "SMPP server listening");
+            }
+            (Some(srv), Some(binds), s.mo_routes.clone())
+        }
+        None => (None, None, Vec::new()),
+    };
+    let notifier = crate::notify::Notifier::new(
+        engine.store().clone(),
+        config.notify.clone(),
+        server.clone(),
+        mo_routes,
+    )
+    .context("starting the notifier")?;
+    Ok((server, notifier.start(engine, binds)))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -224,12 +224,13 @@ impl Store {
         })
     }
 
-    /// Notifications owed and due at `now`, oldest due first, at most `limit`; with `channel`,
-    /// only that channel's.
+    /// Notifications owed and due at `now`, oldest due first, at most `limit`; with `channel`
+    /// (and `target`), only those.
     pub async fn outbox_due(
         &self,
         now: UnixMillis,
         channel: Option<&'static str>,
+        target: Option<String>,
         limit: u32,
     ) -> Result<Vec<Notification>> {
         self.inner
@@ -237,9 +238,10 @@ impl Store {
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&format!(
                     "SELECT {NOTIFICATION_COLUMNS} FROM outbox WHERE done_at IS NULL \
-                     AND next_at <= ?1 AND (?2 IS NULL OR channel = ?2) ORDER BY next_at LIMIT ?3"
+                     AND next_at <= ?1 AND (?2 IS NULL OR channel = ?2) \
+                     AND (?3 IS NULL OR target = ?3) ORDER BY next_at LIMIT ?4"
                 ))?;
-                let rows = stmt.query_map(params![now.0, channel, limit], notification)?;
+                let rows = stmt.query_map(params![now.0, channel, target, limit], notification)?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             })
             .await

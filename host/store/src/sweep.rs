@@ -108,4 +108,25 @@ impl Store {
             Ok(true)
         })
     }
+
+    /// Cancels message `id` if it is still `queued` and not due before `not_due_before` (so the
+    /// dispatcher is not about to send it): it becomes `failed` with `reason`. True if cancelled.
+    pub fn cancel_queued(
+        &self,
+        id: MessageId,
+        not_due_before: UnixMillis,
+        reason: String,
+        at: UnixMillis,
+    ) -> Committed<bool> {
+        self.inner.writer.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE messages SET state = 'failed', error = ?3, final_at = ?4, \
+                     updated_at = ?4 WHERE id = ?1 AND state = 'queued' AND final_at IS NULL \
+                     AND next_attempt_at >= ?2",
+                )?
+                .execute(params![id.0, not_due_before.0, reason, at.0])?;
+            Ok(n == 1)
+        })
+    }
 }
