@@ -1356,7 +1356,15 @@ where
     ///
     /// Cancellation: dropping it stops the slot wherever it is; a send in progress is then of
     /// unknown outcome and its submitter waits forever. Drop the [`super::Control`]s with it.
-    pub async fn run(mut self) -> ! {
+    ///
+    /// The runner moves into the returned future once (an `async fn` taking `self` would hold
+    /// it twice: as the argument and as the local, 2 KiB more per slot in the bank's RAM).
+    pub fn run(self) -> impl core::future::Future<Output = core::convert::Infallible> {
+        let mut this = self;
+        async move { this.run_loop().await }
+    }
+
+    async fn run_loop(&mut self) -> core::convert::Infallible {
         self.eng.release_pwrkey();
         let mut start = Start::Probe;
         loop {
