@@ -416,10 +416,19 @@ pub(crate) fn inbound_event(
             return None;
         }
     };
-    let Tpdu::Deliver(d) = decoded.tpdu else {
-        tracing::warn!(carrier = %carrier, pdu = %hex(pdu), "inbound PDU is not an SMS-DELIVER; dropped");
-        ack.ack();
-        return None;
+    let d = match decoded.tpdu {
+        Tpdu::Deliver(d) => d,
+        // Storage listings do not always say which is which: trust the PDU's own type.
+        Tpdu::StatusReport(_) => {
+            let report = report_event(carrier, pdu);
+            ack.ack();
+            return report;
+        }
+        _ => {
+            tracing::warn!(carrier = %carrier, pdu = %hex(pdu), "inbound PDU is not an SMS-DELIVER; dropped");
+            ack.ack();
+            return None;
+        }
     };
     let mut text = String::new();
     if let Err(e) = d.user_data.write_text(&mut text) {
@@ -571,6 +580,14 @@ mod tests {
             ("+31641600986", "How are you?", None)
         );
         assert_eq!(p.fingerprint.len(), 64);
+        // A status report offered as an inbound SMS becomes a report, not a dropped message.
+        let text = "0006D60B911326880736F4111011719551401110117195714000";
+        let n = gsm::hex::decode(text, &mut buf).unwrap();
+        let ev = inbound_event(&carrier, &buf[..n], AckHandle::none());
+        assert!(
+            matches!(ev, Some(CarrierEvent::Report(ref r)) if r.carrier_ref == "214"),
+            "{ev:?}"
+        );
         // Garbage is dropped (and acknowledged), never a panic.
         let (tx, rx) = std::sync::mpsc::channel();
         let ack = AckHandle::new(move || tx.send(()).unwrap());
