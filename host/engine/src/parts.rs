@@ -87,10 +87,7 @@ fn request_of(group: &FragmentGroup) -> SendRequest {
         report: q.report,
         client_ref: None,
         // The first part's id names the message: accepting the group twice stores it once.
-        idempotency_key: group
-            .parts
-            .first()
-            .map(|p| format!("parts:{}", p.1)),
+        idempotency_key: group.parts.first().map(|p| format!("parts:{}", p.1)),
         dlr_url: q.dlr_url.clone(),
         dlr_mask: q.dlr_mask,
     }
@@ -137,9 +134,7 @@ impl Engine {
                 Ok(accepted)
             }
             Err(SubmitError::Invalid(errors)) => {
-                self.store()
-                    .fragments_drop(group.group_key.clone())
-                    .await?;
+                self.store().fragments_drop(group.group_key.clone()).await?;
                 Err(SubmitError::Invalid(errors))
             }
             Err(e) => Err(e),
@@ -208,7 +203,11 @@ mod tests {
         check(FragmentEncoding::Latin1, b"caf\xe9", "café");
         check(FragmentEncoding::Ucs2, &[0x4E, 0x2D, 0x00, 0x41], "中A");
         // GSM 03.38: 0x00 is '@', 0x1B 0x65 the euro sign, 0x11 '_'.
-        check(FragmentEncoding::Gsm7, &[0x00, 0x1B, 0x65, 0x11, b'a'], "@€_a");
+        check(
+            FragmentEncoding::Gsm7,
+            &[0x00, 0x1B, 0x65, 0x11, b'a'],
+            "@€_a",
+        );
         // A lone surrogate is replaced, not an error.
         check(FragmentEncoding::Ucs2, &[0xD8, 0x3D], "\u{FFFD}");
     }

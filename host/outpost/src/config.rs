@@ -837,8 +837,7 @@ fn validate_smpp_server(v: &mut V, raw: &RawSmppServer) -> SmppServerSettings {
         enquire_link_interval: v.duration("smpp_server.enquire_link", &raw.enquire_link),
         ..smpp::server::ServerConfig::default()
     };
-    let reassembly_timeout =
-        v.duration("smpp_server.reassembly_timeout", &raw.reassembly_timeout);
+    let reassembly_timeout = v.duration("smpp_server.reassembly_timeout", &raw.reassembly_timeout);
     let mut accounts: Vec<SmppAccount> = Vec::new();
     for (i, a) in raw.account.iter().enumerate() {
         let key = format!("smpp_server.account[{i}]");
@@ -851,7 +850,10 @@ fn validate_smpp_server(v: &mut V, raw: &RawSmppServer) -> SmppServerSettings {
             );
         }
         if a.api_key.is_empty() {
-            v.err(format!("{key}.api_key"), "is required (the name of an API key)");
+            v.err(
+                format!("{key}.api_key"),
+                "is required (the name of an API key)",
+            );
         }
         let password = match (&a.password, &a.password_sha256) {
             (Some(p), None) if p.len() <= 8 => Some(PasswordDigest::of(p)),
@@ -893,7 +895,10 @@ fn validate_smpp_server(v: &mut V, raw: &RawSmppServer) -> SmppServerSettings {
             v.err(format!("{key}.prefix"), "may only contain digits");
         }
         if r.api_key.is_empty() {
-            v.err(format!("{key}.api_key"), "is required (the name of an API key)");
+            v.err(
+                format!("{key}.api_key"),
+                "is required (the name of an API key)",
+            );
         }
         mo_routes.push(MoRoute {
             prefix: prefix.to_owned(),

@@ -152,8 +152,12 @@ impl Notifier {
             match events.recv().await {
                 Ok(e) => batch.push(e),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "notifier fell behind the engine's events; catching up from the store");
-                    let since = UnixMillis(UnixMillis::now().0.saturating_sub(millis(CATCH_UP_MARGIN)));
+                    tracing::warn!(
+                        missed = n,
+                        "notifier fell behind the engine's events; catching up from the store"
+                    );
+                    let since =
+                        UnixMillis(UnixMillis::now().0.saturating_sub(millis(CATCH_UP_MARGIN)));
                     self.catch_up(since, &new).await;
                     continue;
                 }
@@ -205,7 +209,9 @@ impl Notifier {
                         }
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "notifier could not read messages; the start-up catch-up will find final ones"),
+                Err(e) => {
+                    tracing::error!(error = %e, "notifier could not read messages; the start-up catch-up will find final ones")
+                }
             }
         }
         if !inbound.is_empty() {
@@ -264,7 +270,10 @@ impl Notifier {
             }
             let n = rows.len();
             self.add(rows, new).await;
-            tracing::info!(notifications = n, "caught up on notifications a previous run owed");
+            tracing::info!(
+                notifications = n,
+                "caught up on notifications a previous run owed"
+            );
         }
         if self.mo_routes.is_empty() {
             return;
@@ -278,8 +287,11 @@ impl Notifier {
                     return;
                 }
             };
-            let recent: Vec<InboundMessage> =
-                page.iter().filter(|m| m.received_at >= since).cloned().collect();
+            let recent: Vec<InboundMessage> = page
+                .iter()
+                .filter(|m| m.received_at >= since)
+                .cloned()
+                .collect();
             let more = recent.len() == page.len() && page.len() == 500;
             before = page.last().map(|m| m.id);
             let rows = self.mo_rows(&recent).await;
@@ -299,11 +311,12 @@ impl Notifier {
                 .filter_map(|i| i.api_key)
                 .any(|k| !names.contains_key(&k))
         };
-        if missing && let Ok(keys) = self.store.list_api_keys().await {
-            if let Ok(mut names) = self.names.lock() {
-                names.clear();
-                names.extend(keys.into_iter().map(|k| (k.id, k.name)));
-            }
+        if missing
+            && let Ok(keys) = self.store.list_api_keys().await
+            && let Ok(mut names) = self.names.lock()
+        {
+            names.clear();
+            names.extend(keys.into_iter().map(|k| (k.id, k.name)));
         }
         self.names.lock().map(|n| n.clone()).unwrap_or_default()
     }
@@ -323,7 +336,10 @@ impl Notifier {
         for m in inbound {
             let to = m.to.as_deref().unwrap_or("");
             for name in mo_targets(&self.mo_routes, to) {
-                for k in keys.iter().filter(|k| k.name == name && k.revoked_at.is_none()) {
+                for k in keys
+                    .iter()
+                    .filter(|k| k.name == name && k.revoked_at.is_none())
+                {
                     rows.push(NewNotification {
                         kind: "mo",
                         ref_id: m.id,
@@ -475,7 +491,9 @@ impl Notifier {
 
     async fn smpp(&self, n: &Notification) -> Result<(), SmppFailure> {
         let Some(srv) = &self.smpp else {
-            return Err(SmppFailure::Permanent("the SMPP server is not configured".into()));
+            return Err(SmppFailure::Permanent(
+                "the SMPP server is not configured".into(),
+            ));
         };
         let key = n
             .target
@@ -496,7 +514,9 @@ impl Notifier {
                 Err(DeliverError::NotBound) => return Err(SmppFailure::NotBound),
                 Err(DeliverError::Invalid(e)) => return Err(SmppFailure::Permanent(e.to_string())),
                 Err(DeliverError::Rejected(st)) if st == smpp::status::RX_P_APPN => {
-                    return Err(SmppFailure::Permanent(DeliverError::Rejected(st).to_string()));
+                    return Err(SmppFailure::Permanent(
+                        DeliverError::Rejected(st).to_string(),
+                    ));
                 }
                 Err(e) => return Err(SmppFailure::Temporary(e.to_string())),
             }
@@ -538,7 +558,10 @@ impl Notifier {
             let before = UnixMillis(now.0.saturating_sub(millis(self.settings.retention)));
             match self.store.outbox_prune(before, before, now).await {
                 Ok((expired, _)) if expired > 0 => {
-                    tracing::warn!(expired, "notifications given up: older than notify.retention");
+                    tracing::warn!(
+                        expired,
+                        "notifications given up: older than notify.retention"
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "outbox housekeeping failed"),
@@ -591,7 +614,10 @@ fn final_status(info: &NotifyInfo, report: Option<&(DlrStatus, Option<String>)>)
         (_, Some((s, _))) if s.is_final() => *s,
         (MessageState::Undeliverable, _) => DlrStatus::Undeliverable,
         (MessageState::Failed, _)
-            if info.error.as_deref().is_some_and(|e| e.contains("cancelled")) =>
+            if info
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("cancelled")) =>
         {
             DlrStatus::Deleted
         }
@@ -926,7 +952,9 @@ mod tests {
             error: None,
             carrier: Some("smsc-a".into()),
             report: true,
-            dlr_url: Some("http://h/dlr?t=%d&to=%p&q=%q&from=%Q&at=%T&id=%I&c=%i&u=%n&x=%x&p=100%%".into()),
+            dlr_url: Some(
+                "http://h/dlr?t=%d&to=%p&q=%q&from=%Q&at=%T&id=%I&c=%i&u=%n&x=%x&p=100%%".into(),
+            ),
             dlr_mask: Some(3),
             part_ids: Vec::new(),
         }
@@ -950,14 +978,38 @@ mod tests {
                 "http://h/dlr?t={t}&to=4917012345678&q=%2B4917012345678&from=%2B49123&at=1700000006&id=42&c=smsc-a&u=ops&x=%x&p=100%"
             )
         };
-        assert_eq!(kannel(3, MessageState::Delivered, DONE), [format!("delivered {}", url(1))]);
-        assert_eq!(kannel(3, MessageState::Undeliverable, DONE), [format!("failed {}", url(2))]);
-        assert_eq!(kannel(1, MessageState::Undeliverable, DONE), Vec::<String>::new());
-        assert_eq!(kannel(2, MessageState::Failed, DONE), [format!("failed {}", url(2))]);
-        assert_eq!(kannel(18, MessageState::Failed, DONE), [format!("rejected {}", url(16))]);
-        assert_eq!(kannel(8, MessageState::Submitted, What::Submitted), [format!("submitted {}", url(8))]);
-        assert_eq!(kannel(3, MessageState::Submitted, What::Submitted), Vec::<String>::new());
-        assert_eq!(kannel(4, MessageState::Submitted, What::Buffered), [format!("buffered {}", url(4))]);
+        assert_eq!(
+            kannel(3, MessageState::Delivered, DONE),
+            [format!("delivered {}", url(1))]
+        );
+        assert_eq!(
+            kannel(3, MessageState::Undeliverable, DONE),
+            [format!("failed {}", url(2))]
+        );
+        assert_eq!(
+            kannel(1, MessageState::Undeliverable, DONE),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            kannel(2, MessageState::Failed, DONE),
+            [format!("failed {}", url(2))]
+        );
+        assert_eq!(
+            kannel(18, MessageState::Failed, DONE),
+            [format!("rejected {}", url(16))]
+        );
+        assert_eq!(
+            kannel(8, MessageState::Submitted, What::Submitted),
+            [format!("submitted {}", url(8))]
+        );
+        assert_eq!(
+            kannel(3, MessageState::Submitted, What::Submitted),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            kannel(4, MessageState::Submitted, What::Buffered),
+            [format!("buffered {}", url(4))]
+        );
     }
 
     #[test]
@@ -1007,7 +1059,10 @@ mod tests {
         assert_eq!(reqs.len(), 2);
         assert!(texts[0].starts_with("id:1000000000005 "), "{}", texts[0]);
         assert!(texts[1].contains("stat:UNDELIV err:011"), "{}", texts[1]);
-        assert_eq!(reqs[0].receipted_message_id.as_deref(), Some("1000000000005"));
+        assert_eq!(
+            reqs[0].receipted_message_id.as_deref(),
+            Some("1000000000005")
+        );
         assert_eq!(reqs[0].source.addr, "4917012345678");
         // registered_delivery 2: failures only.
         s.dlr_mask = Some(2);
@@ -1021,17 +1076,31 @@ mod tests {
             prefix: p.into(),
             api_key: k.into(),
         };
-        let routes = [r("", "all"), r("1069", "crm"), r("106901", "erp"), r("106901", "erp2")];
+        let routes = [
+            r("", "all"),
+            r("1069", "crm"),
+            r("106901", "erp"),
+            r("106901", "erp2"),
+        ];
         assert_eq!(mo_targets(&routes, "+8613800138000"), ["all"]);
         assert_eq!(mo_targets(&routes, "10690"), ["crm"]);
         assert_eq!(mo_targets(&routes, "1069012"), ["erp", "erp2"]);
         assert!(mo_targets(&routes[1..], "138").is_empty());
-        let gsm = mo_request(&json!({"from": "+8613800138000", "to": "1069", "text": "TD @"}).to_string()).unwrap();
-        assert_eq!((gsm.data_coding, gsm.short_message.as_ref()), (0, &b"TD \x00"[..]));
+        let gsm = mo_request(
+            &json!({"from": "+8613800138000", "to": "1069", "text": "TD @"}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            (gsm.data_coding, gsm.short_message.as_ref()),
+            (0, &b"TD \x00"[..])
+        );
         assert_eq!(gsm.source.ton, 1);
-        let ucs2 = mo_request(&json!({"from": "x", "to": "1069", "text": "退订"}).to_string()).unwrap();
+        let ucs2 =
+            mo_request(&json!({"from": "x", "to": "1069", "text": "退订"}).to_string()).unwrap();
         assert_eq!((ucs2.data_coding, ucs2.short_message.len()), (8, 4));
-        let long = mo_request(&json!({"from": "x", "to": "1", "text": "中".repeat(200)}).to_string()).unwrap();
+        let long =
+            mo_request(&json!({"from": "x", "to": "1", "text": "中".repeat(200)}).to_string())
+                .unwrap();
         assert_eq!(long.payload.as_ref().map(Bytes::len), Some(400));
         assert!(long.short_message.is_empty());
     }

@@ -204,17 +204,33 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// An SMPP time field that is neither empty nor a valid absolute or relative time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadSmppTime;
+
+impl std::fmt::Display for BadSmppTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not an SMPP time (YYMMDDhhmmsstnnp)")
+    }
+}
+
+impl std::error::Error for BadSmppTime {}
+
 /// Reads an SMPP time (SMPP 3.4 §7.1.1): empty is `None`; `YYMMDDhhmmsstnnp` is absolute
 /// (`p` `+`/`-`: local time `nn` quarter hours ahead of/behind UTC) or relative (`p` = `R`:
 /// years, months, days, hours, minutes, seconds from `now`; a month counts 30 days, a year 365).
-pub fn parse_smpp_time(s: &str, now: UnixMillis) -> Result<Option<UnixMillis>, ()> {
+pub fn parse_smpp_time(s: &str, now: UnixMillis) -> Result<Option<UnixMillis>, BadSmppTime> {
     let s = s.trim();
     if s.is_empty() {
         return Ok(None);
     }
     let b = s.as_bytes();
-    if b.len() != 16 || !b.get(..15).is_some_and(|d| d.iter().all(u8::is_ascii_digit)) {
-        return Err(());
+    if b.len() != 16
+        || !b
+            .get(..15)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    {
+        return Err(BadSmppTime);
     }
     let n = |i: usize| -> i64 {
         b.get(i..i + 2)
@@ -229,20 +245,23 @@ pub fn parse_smpp_time(s: &str, now: UnixMillis) -> Result<Option<UnixMillis>, (
             Ok(Some(UnixMillis(now.0.saturating_add(secs * 1000))))
         }
         p @ (b'+' | b'-') => {
-            if !(1..=12).contains(&mo) || !(1..=31).contains(&dd) || hh > 23 || mi > 59 || ss > 59
-            {
-                return Err(());
+            if !(1..=12).contains(&mo) || !(1..=31).contains(&dd) || hh > 23 || mi > 59 || ss > 59 {
+                return Err(BadSmppTime);
             }
             let quarters = n(13);
             if quarters > 48 {
-                return Err(());
+                return Err(BadSmppTime);
             }
             let local = ((days_from_civil(2000 + yy, mo, dd) * 24 + hh) * 60 + mi) * 60 + ss;
             let offset = quarters * 15 * 60;
-            let utc = if p == b'+' { local - offset } else { local + offset };
+            let utc = if p == b'+' {
+                local - offset
+            } else {
+                local + offset
+            };
             Ok(Some(UnixMillis(utc * 1000 + tenths * 100)))
         }
-        _ => Err(()),
+        _ => Err(BadSmppTime),
     }
 }
 
@@ -316,11 +335,17 @@ impl SmppFront {
         match (live.next(), live.next()) {
             (Some(k), None) => Ok(k.id),
             (None, _) => {
-                tracing::warn!(api_key = name, "SMPP bind refused: no live API key has this name");
+                tracing::warn!(
+                    api_key = name,
+                    "SMPP bind refused: no live API key has this name"
+                );
                 Err(status::RBINDFAIL)
             }
             (Some(_), Some(_)) => {
-                tracing::warn!(api_key = name, "SMPP bind refused: several live API keys have this name");
+                tracing::warn!(
+                    api_key = name,
+                    "SMPP bind refused: several live API keys have this name"
+                );
                 Err(status::RBINDFAIL)
             }
         }
@@ -344,8 +369,10 @@ impl SmppFront {
     async fn do_submit(&self, session: Session, msg: ShortMessage) -> Result<String, u32> {
         let encoding = encoding_of(msg.data_coding)?;
         let now = UnixMillis::now();
-        let send_at = parse_smpp_time(&msg.schedule_delivery_time, now).map_err(|()| RINVSCHED)?;
-        let expires = parse_smpp_time(&msg.validity_period, now).map_err(|()| RINVEXPIRY)?;
+        let send_at =
+            parse_smpp_time(&msg.schedule_delivery_time, now).map_err(|BadSmppTime| RINVSCHED)?;
+        let expires =
+            parse_smpp_time(&msg.validity_period, now).map_err(|BadSmppTime| RINVEXPIRY)?;
         let start = send_at.unwrap_or(now).max(now);
         let validity = match expires {
             Some(e) if e <= start => return Err(RINVEXPIRY),
@@ -375,7 +402,11 @@ impl SmppFront {
                     source: Source::Smpp,
                     group_key: format!(
                         "smpp:{}:{}:{}:{}:{}",
-                        session.account.0, msg.source.addr, msg.destination.addr, c.reference, c.total
+                        session.account.0,
+                        msg.source.addr,
+                        msg.destination.addr,
+                        c.reference,
+                        c.total
                     ),
                     total: c.total,
                     seq: c.seq,
@@ -386,7 +417,8 @@ impl SmppFront {
                         sender: sender(&msg.source),
                         priority,
                         send_at,
-                        validity_ms: validity.map(|v| i64::try_from(v.as_millis()).unwrap_or(i64::MAX)),
+                        validity_ms: validity
+                            .map(|v| i64::try_from(v.as_millis()).unwrap_or(i64::MAX)),
                         report,
                         dlr_mask,
                         dlr_url: None,
@@ -450,7 +482,10 @@ impl SmppFront {
     }
 
     async fn do_query(&self, session: Session, id: String) -> Result<QueryAnswer, u32> {
-        match self.resolve(session.account, &id, status::RQUERYFAIL).await? {
+        match self
+            .resolve(session.account, &id, status::RQUERYFAIL)
+            .await?
+        {
             Resolved::Waiting => Ok(QueryAnswer {
                 final_date: String::new(),
                 message_state: 1,
@@ -556,7 +591,7 @@ mod tests {
         match parse_smpp_time(s, NOW) {
             Ok(None) => "none".into(),
             Ok(Some(t)) => format!("{:+}s {}", (t.0 - NOW.0) / 1000, smpp_time(t)),
-            Err(()) => "invalid".into(),
+            Err(BadSmppTime) => "invalid".into(),
         }
     }
 
@@ -569,7 +604,13 @@ mod tests {
         assert_eq!(time("231114221320000+"), "+0s 231114221320000+");
         assert_eq!(time("231115061320032+"), "+0s 231114221320000+");
         assert_eq!(time("231114211320004-"), "+0s 231114221320000+");
-        for bad in ["2311142213", "231314221320000+", "23111422132000x+", "231114221320049+", "23111422132000aR"] {
+        for bad in [
+            "2311142213",
+            "231314221320000+",
+            "23111422132000x+",
+            "231114221320049+",
+            "23111422132000aR",
+        ] {
             assert_eq!(time(bad), "invalid", "{bad}");
         }
     }
@@ -606,7 +647,13 @@ mod tests {
         assert_eq!(sender(&a(0, "")), None);
         assert_eq!(message_state(MessageState::Submitted, None), 1);
         assert_eq!(message_state(MessageState::Delivered, None), 2);
-        assert_eq!(message_state(MessageState::Failed, Some("cancelled by the application (crm)")), 4);
+        assert_eq!(
+            message_state(
+                MessageState::Failed,
+                Some("cancelled by the application (crm)")
+            ),
+            4
+        );
         assert_eq!(message_state(MessageState::Failed, Some("no route")), 8);
         assert_eq!(part_id_text(7), "1000000000007");
         assert_eq!(priority_of(3), Ok(Some(9)));

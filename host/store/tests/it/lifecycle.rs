@@ -106,7 +106,8 @@ async fn concurrent_accepts_share_commits() {
 async fn a_full_disk_refuses_the_whole_batch() {
     let dir = tempfile::tempdir().unwrap();
     let opts = StoreOptions {
-        max_page_count: Some(40),
+        // Room for the schema (all migrations) and a few batches, not for 200 of them.
+        max_page_count: Some(120),
         ..Default::default()
     };
     let store = Store::open(&db_path(&dir), opts).unwrap();
