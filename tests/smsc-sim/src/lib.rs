@@ -93,6 +93,11 @@ pub struct ReceiptConfig {
     pub text_id_format: Option<IdFormat>,
     /// With a zero delay, send the receipt *before* the submit_sm_resp (some SMSCs race).
     pub before_response: bool,
+    /// Store and forward, as real SMSCs do: a receipt with no receiver bound, or not yet
+    /// acknowledged (`deliver_sm_resp`) when its session ends, is held and sent again to the
+    /// next receiver or transceiver that binds with the same account. Off: such receipts are
+    /// dropped (counted in `receipts_no_receiver` when no receiver was bound).
+    pub redeliver: bool,
 }
 
 impl Default for ReceiptConfig {
@@ -103,6 +108,7 @@ impl Default for ReceiptConfig {
             tlvs: true,
             text_id_format: None,
             before_response: false,
+            redeliver: false,
         }
     }
 }
@@ -305,6 +311,11 @@ pub struct SimStats {
     pub receipts_acked: u64,
     /// Receipts with no receiver bound to send them to.
     pub receipts_no_receiver: u64,
+    /// Receipts held for a later bind (`ReceiptConfig::redeliver`), counted each time one is
+    /// put aside.
+    pub receipts_held: u64,
+    /// Held receipts sent again after a bind.
+    pub receipts_redelivered: u64,
     /// MO deliver_sm sent.
     pub mo_sent: u64,
     /// deliver_sm_resp received for MO.
@@ -489,10 +500,9 @@ impl SimHandle {
                 spec,
             },
         );
-        if sent {
-            Ok(())
-        } else {
-            Err(SimError::NoReceiver(system_id.into()))
+        match sent {
+            None => Ok(()),
+            Some(_) => Err(SimError::NoReceiver(system_id.into())),
         }
     }
 
@@ -616,6 +626,8 @@ struct State {
     drop_done: bool,
     /// Sessions that can take deliver_sm, per system_id.
     receivers: HashMap<String, Vec<(u64, mpsc::UnboundedSender<Outbound>)>>,
+    /// Receipts waiting for a receiver to bind, per system_id (`ReceiptConfig::redeliver`).
+    held: HashMap<String, Vec<Outbound>>,
     rr: usize,
     rng: fastrand::Rng,
 }
@@ -630,14 +642,14 @@ impl State {
     }
 
     /// Hands a deliver_sm to a receiver of `system_id`: `prefer` (the submitting transceiver)
-    /// when it can take it, else round-robin. False when none is bound.
-    fn route(&mut self, system_id: &str, prefer: Option<u64>, out: Outbound) -> bool {
+    /// when it can take it, else round-robin. Gives it back (`Some`) when none is bound.
+    fn route(&mut self, system_id: &str, prefer: Option<u64>, out: Outbound) -> Option<Outbound> {
         let Some(list) = self.receivers.get_mut(system_id) else {
-            return false;
+            return Some(out);
         };
         list.retain(|(_, tx)| !tx.is_closed());
         if list.is_empty() {
-            return false;
+            return Some(out);
         }
         let idx = match prefer.and_then(|c| list.iter().position(|(id, _)| *id == c)) {
             Some(i) => i,
@@ -647,8 +659,21 @@ impl State {
             }
         };
         let Some((_, tx)) = list.get(idx) else {
-            return false;
+            return Some(out);
         };
-        tx.send(out).is_ok()
+        tx.send(out).err().map(|e| e.0)
+    }
+
+    /// Store and forward (`ReceiptConfig::redeliver`): another bound receiver of the account
+    /// takes the receipt now, else it waits for the next bind.
+    fn hold(&mut self, system_id: &str, out: Outbound) {
+        self.stats.receipts_held += 1;
+        let out = Outbound {
+            due: Instant::now(),
+            ..out
+        };
+        if let Some(out) = self.route(system_id, None, out) {
+            self.held.entry(system_id.to_owned()).or_default().push(out);
+        }
     }
 }

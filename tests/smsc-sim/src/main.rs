@@ -50,6 +50,9 @@ struct Args {
     /// With --receipt-delay-ms 0, send the receipt before the submit_sm_resp.
     #[arg(long)]
     receipt_before_resp: bool,
+    /// Hold receipts nobody acknowledged and send them again after the next bind.
+    #[arg(long)]
+    receipt_redeliver: bool,
     /// Share of submits answered ESME_RTHROTTLED (0..1).
     #[arg(long, default_value_t = 0.0)]
     throttle: f64,
@@ -174,6 +177,7 @@ fn config(a: &Args) -> Result<SimConfig> {
             tlvs: !a.no_receipt_tlvs,
             text_id_format: a.receipt_text_id.as_deref().map(id_format).transpose()?,
             before_response: a.receipt_before_resp,
+            redeliver: a.receipt_redeliver,
         },
         faults: Faults {
             throttle_share: a.throttle,

@@ -94,7 +94,8 @@ struct Session {
     delayed: BinaryHeap<Reverse<Timed>>,
     order: u64,
     seq: u32,
-    awaiting: HashMap<u32, OutKind>,
+    /// deliver_sm sent and not yet answered, kept whole so a receipt can be held again.
+    awaiting: HashMap<u32, Outbound>,
     submits: u64,
     garbage_done: bool,
 }
@@ -167,7 +168,13 @@ pub(crate) async fn run(inner: Arc<Inner>, conn: u64, tcp: TcpStream) {
     if orderly && !s.wbuf.is_empty() {
         flush(&mut w, &s.wbuf).await;
     }
-    s.close();
+    // Receipts other sessions handed over that never got out.
+    rx.close();
+    let mut undelivered = Vec::new();
+    while let Ok(out) = rx.try_recv() {
+        undelivered.push(out);
+    }
+    s.close(undelivered);
 }
 
 impl Session {
@@ -259,9 +266,10 @@ impl Session {
         let seq = self.next_seq();
         let cmd = wire::command(ROK, seq, wire::deliver_sm(&out.spec));
         self.push(&cmd);
-        self.awaiting.insert(seq, out.kind);
+        let kind = out.kind;
+        self.awaiting.insert(seq, out);
         let mut st = self.inner.lock();
-        match out.kind {
+        match kind {
             OutKind::Receipt => st.stats.receipts_sent += 1,
             OutKind::Mo => st.stats.mo_sent += 1,
         }
@@ -326,12 +334,12 @@ impl Session {
                 Next::Close
             }
             Some(Pdu::DeliverSmResp(_)) | Some(Pdu::DataSmResp(_)) => {
-                if let Some(kind) = self.awaiting.remove(&seq) {
+                if let Some(out) = self.awaiting.remove(&seq) {
                     let mut st = self.inner.lock();
                     if status != ROK {
                         st.stats.deliver_errors += 1;
                     } else {
-                        match kind {
+                        match out.kind {
                             OutKind::Receipt => st.stats.receipts_acked += 1,
                             OutKind::Mo => st.stats.mo_acked += 1,
                         }
@@ -413,6 +421,16 @@ impl Session {
                         .entry(system_id.to_owned())
                         .or_default()
                         .push((self.conn, self.tx.clone()));
+                    // Store and forward: what waited for a receiver goes out now.
+                    if let Some(held) = st.held.remove(system_id) {
+                        st.stats.receipts_redelivered += held.len() as u64;
+                        for out in held {
+                            let _ = self.tx.send(Outbound {
+                                due: Instant::now(),
+                                ..out
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -574,10 +592,15 @@ impl Session {
                     // Our own receipts stay on this session (no channel hop).
                     self.schedule_out(out);
                 } else {
-                    let routed = self.inner.lock().route(&system_id, None, out);
-                    if !routed {
-                        self.count(|s| s.receipts_no_receiver += 1);
+                    let mut st = self.inner.lock();
+                    if let Some(out) = st.route(&system_id, None, out) {
+                        st.stats.receipts_no_receiver += 1;
+                        if cfg.receipts.redeliver {
+                            st.hold(&system_id, out);
+                        }
                     }
+                    drop(st);
+                    self.inner.changed.notify_waiters();
                 }
             }
         } else {
@@ -599,7 +622,24 @@ impl Session {
         Next::Continue
     }
 
-    fn close(&mut self) {
+    /// Ends the session's bookkeeping. With `redeliver`, receipts still scheduled here, handed
+    /// over but not yet taken (`undelivered`), or sent but unanswered are held for the next
+    /// bind of the same account.
+    fn close(&mut self, undelivered: Vec<Outbound>) {
+        if self.inner.config.receipts.redeliver
+            && let Some((system_id, _)) = &self.bound
+        {
+            let mut pending: Vec<Outbound> = undelivered;
+            pending.extend(self.delayed.drain().filter_map(|t| match t.0.item {
+                Item::Out(out) => Some(out),
+                Item::Resp(_) => None,
+            }));
+            pending.extend(self.awaiting.drain().map(|(_, out)| out));
+            let mut st = self.inner.lock();
+            for out in pending.into_iter().filter(|o| o.kind == OutKind::Receipt) {
+                st.hold(system_id, out);
+            }
+        }
         let held = self
             .delayed
             .iter()

@@ -149,6 +149,86 @@ async fn receipts_of_a_transmitter_go_to_a_receiver_of_the_same_account() {
     assert_eq!(u32::from(r.status()), 0x04);
 }
 
+/// The receipt's `id:` in a deliver_sm.
+fn receipt_id(c: &Command) -> String {
+    let Some(Pdu::DeliverSm(d)) = c.pdu() else {
+        panic!("not a deliver_sm: {c:?}")
+    };
+    let text = String::from_utf8_lossy(d.short_message().as_ref()).into_owned();
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("id:"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn resp_id(c: &Command) -> String {
+    let Some(Pdu::SubmitSmResp(r)) = c.pdu() else {
+        panic!("not a submit_sm_resp: {c:?}")
+    };
+    r.message_id().as_str().to_owned()
+}
+
+#[tokio::test]
+async fn held_receipts_are_sent_again_after_the_next_bind() {
+    let mut cfg = SimConfig::with_account("a", "b");
+    cfg.receipts.redeliver = true;
+    cfg.receipts.delay = Duration::from_millis(300);
+    let sim = SmscSim::start(cfg).await.unwrap();
+    // 1. A transceiver submits and goes away before its receipt is due.
+    let mut e = Esme::connect(sim.port()).await;
+    assert_eq!(e.bind("trx", "a", "b").await, 0);
+    let first = resp_id(&e.submit(2, "4917", "due later", true).await);
+    drop(e);
+    sim.wait_until(WAIT, |s| s.receipts_held == 1 && s.bound_now == 0)
+        .await
+        .unwrap();
+    // 2. A transmitter's receipt with no receiver bound waits too.
+    let mut tx = Esme::connect(sim.port()).await;
+    assert_eq!(tx.bind("tx", "a", "b").await, 0);
+    let second = resp_id(&tx.submit(2, "4917", "nobody listens", true).await);
+    sim.wait_until(WAIT, |s| s.receipts_held == 2)
+        .await
+        .unwrap();
+    // 3. A receiver gets both; one it leaves unanswered is held again for the next bind.
+    let mut rx = Esme::connect(sim.port()).await;
+    assert_eq!(rx.bind("rx", "a", "b").await, 0);
+    let a = rx.recv().await.unwrap();
+    let b = rx.recv().await.unwrap();
+    let mut got = vec![receipt_id(&a), receipt_id(&b)];
+    got.sort();
+    let mut want = vec![first.clone(), second];
+    want.sort();
+    assert_eq!(got, want);
+    rx.0.send(Command::new(
+        CommandStatus::EsmeRok,
+        a.sequence_number(),
+        Pdu::DeliverSmResp(Default::default()),
+    ))
+    .await
+    .unwrap();
+    sim.wait_until(WAIT, |s| s.receipts_acked == 1)
+        .await
+        .unwrap();
+    drop(rx);
+    let mut rx = Esme::connect(sim.port()).await;
+    assert_eq!(rx.bind("rx", "a", "b").await, 0);
+    let again = rx.recv().await.unwrap();
+    assert_eq!(receipt_id(&again), receipt_id(&b));
+    let s = sim.stats();
+    assert_eq!((s.receipts_held, s.receipts_redelivered), (3, 3), "{s:?}");
+    // Without `redeliver` (the default) the same receipt is simply lost.
+    let sim = SmscSim::start(SimConfig::with_account("a", "b"))
+        .await
+        .unwrap();
+    let mut tx = Esme::connect(sim.port()).await;
+    assert_eq!(tx.bind("tx", "a", "b").await, 0);
+    tx.submit(2, "4917", "lost", true).await;
+    sim.wait_until(WAIT, |s| s.receipts_no_receiver == 1)
+        .await
+        .unwrap();
+    assert_eq!(sim.stats().receipts_held, 0);
+}
+
 #[tokio::test]
 async fn mo_needs_a_receiver() {
     let sim = SmscSim::start(SimConfig::default()).await.unwrap();
