@@ -1,6 +1,6 @@
 //! Outpost's HTTP side (DESIGN invariant: only this crate knows HTTP and JSON): the JSON API under
-//! `/api/v1`, operations endpoints, the local admin pages ([`pages`]), and — as it lands —
-//! Kannel-style `sendsms`.
+//! `/api/v1`, operations endpoints, the local admin pages ([`pages`]), and Kannel-compatible
+//! `/cgi-bin/sendsms` ([`sendsms`]).
 //!
 //! The library exposes [`app`] (a `Router` that tests drive in-process) and [`serve`]. Bodies are
 //! limited in size, every error is a JSON `ApiError` without internal text, and every request is
@@ -13,6 +13,7 @@ mod error;
 mod json;
 mod ops;
 pub mod pages;
+pub mod sendsms;
 pub mod time;
 pub mod tls;
 
@@ -47,6 +48,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(pages::routes())
+        .merge(sendsms::routes())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
