@@ -3,4 +3,5 @@
 
 mod pdu;
 mod service;
+mod smpp_failover;
 mod support;

@@ -124,8 +124,15 @@ pub(crate) fn start(config: &Path, key: &str) -> Service {
         child,
         base: format!("http://{addr}"),
         key: key.to_owned(),
-        http: reqwest::Client::new(),
+        http: http_client(),
     }
+}
+
+/// An HTTP client for the tests. reqwest is built with `rustls-no-provider` (the service's
+/// callbacks choose ring), so the process needs a crypto provider before the first client.
+pub(crate) fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 impl Service {

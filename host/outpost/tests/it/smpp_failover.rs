@@ -1,0 +1,465 @@
+//! Failover across upstream SMPP links, whole-service: `outpost run` as a child process with three
+//! simulated SMSCs (`tests/smsc-sim`, in this process) and four simulated modems, under the
+//! faults issue 6 names — a link dropped mid-load, a hung link, throttling, a refused bind, one
+//! link dead, every link dead (the modems carry the traffic), a link that recovers — and once with an independent SMSC (the npm `smpp` package) as one of the links.
+//!
+//! Every scenario checks the DESIGN lifecycle invariants (step 6, "Invariants"): every accepted
+//! message ends `delivered` with its report, every one of them reached some SMSC or modem, none
+//! failed, and the copies beyond one per message (duplicates) stay within what was in flight
+//! when the fault hit (the links' windows).
+//!
+//! Link timers are short in the config (enquire_link 300 ms, response timeout 1 s, breaker open
+//! 500 ms) so each fault is noticed in about a second.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde_json::Value;
+use smsc_sim::{Faults, SimConfig, SimHandle, SmscSim};
+
+use crate::support::{Service, config, create_key, modems, start};
+
+/// Each link's window (`[[smpp]].window`): the most submits a link has unanswered, so the most
+/// copies one link failure can add.
+const WINDOW: usize = 10;
+/// Longest wait for any one phase of a scenario.
+const PHASE: Duration = Duration::from_secs(60);
+const ACCOUNT: (&str, &str) = ("outpost", "pw");
+
+/// An upstream link the service is configured with.
+pub(crate) struct Upstream {
+    pub(crate) id: &'static str,
+    pub(crate) port: u16,
+    pub(crate) system_id: &'static str,
+    pub(crate) password: &'static str,
+}
+
+/// The `[[smpp]]` tables and the routing that puts every link in China Mobile's pool, with
+/// short timers so faults are seen within a second or two.
+pub(crate) fn smpp_config(links: &[Upstream]) -> String {
+    let mut text = String::new();
+    for l in links {
+        text.push_str(&format!(
+            "\n[[smpp]]\nid = \"{}\"\nhost = \"127.0.0.1\"\nport = {}\nsystem_id = \"{}\"\n\
+             password = \"{}\"\nwindow = {WINDOW}\nenquire_link = \"300ms\"\n\
+             response_timeout = \"1s\"\n",
+            l.id, l.port, l.system_id, l.password
+        ));
+    }
+    let pool: Vec<String> = links.iter().map(|l| format!("{:?}", l.id)).collect();
+    text.push_str(&format!(
+        "\n[routing]\nrecheck = \"200ms\"\n\n[routing.operators.cmcc]\npool = [{}]\n\n\
+         [routing.retry]\nmax_rounds = 50\nmax_attempts = 200\nbackoff = \"200ms\"\n\
+         backoff_max = \"1s\"\n\n[routing.health]\nopen_after = 3\nopen_for = \"500ms\"\n\
+         open_for_max = \"2s\"\nmin_pause = \"100ms\"\n",
+        pool.join(", ")
+    ));
+    text
+}
+
+/// Three simulated SMSCs, four simulated modems and the service running against them.
+struct Rig {
+    _dir: tempfile::TempDir,
+    smscs: Vec<SimHandle>,
+    modems: modem_sim::Sim,
+    svc: Service,
+    /// Every message this rig sent: id → text.
+    sent: HashMap<i64, String>,
+}
+
+/// A simulator that accepts the service's account and answers each submit with a receipt.
+async fn smsc(faults: Faults) -> SimHandle {
+    let mut c = SimConfig::with_account(ACCOUNT.0, ACCOUNT.1);
+    c.receipts.delay = Duration::from_millis(10);
+    // Like a real SMSC, a receipt the link was not there to take is sent after the next bind.
+    c.receipts.redeliver = true;
+    c.faults = faults;
+    SmscSim::start(c).await.unwrap()
+}
+
+impl Rig {
+    /// Starts three simulators with `faults[i]`, the modems and the service; waits until the
+    /// links that can bind have bound.
+    async fn start(faults: [Faults; 3]) -> Rig {
+        let mut smscs = Vec::new();
+        for f in faults {
+            smscs.push(smsc(f).await);
+        }
+        let links: Vec<Upstream> = smscs
+            .iter()
+            .zip(["smsc1", "smsc2", "smsc3"])
+            .map(|(s, id)| Upstream {
+                id,
+                port: s.port(),
+                system_id: ACCOUNT.0,
+                password: ACCOUNT.1,
+            })
+            .collect();
+        Rig::with_links(smscs, &links).await
+    }
+
+    async fn with_links(smscs: Vec<SimHandle>, links: &[Upstream]) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let modems = modems(10).await;
+        let cfg = config(dir.path(), &modems, &smpp_config(links));
+        let key = create_key(&cfg);
+        let svc = start(&cfg, &key);
+        let rig = Rig {
+            _dir: dir,
+            smscs,
+            modems,
+            svc,
+            sent: HashMap::new(),
+        };
+        for s in &rig.smscs {
+            let f = s.faults();
+            if f.reject_binds.is_none() && !f.hang && !f.hang_binds {
+                s.wait_until(PHASE, |st| st.bound_now >= 1)
+                    .await
+                    .expect("the service binds to every healthy SMSC");
+            }
+        }
+        rig
+    }
+
+    /// Sends `n` messages in one batch; returns their ids.
+    async fn send(&mut self, n: usize, tag: &str) -> Vec<i64> {
+        let ids = self.svc.send_many(n, tag).await;
+        for (i, id) in ids.iter().enumerate() {
+            self.sent.insert(*id, format!("{tag} {i}"));
+        }
+        ids
+    }
+
+    /// Waits until every message sent so far is delivered, then counts what reached the
+    /// network: panics unless each message left at least once, none failed, and the copies
+    /// beyond one per message are at most `max_duplicates`. Returns the tally.
+    async fn settle(&self, max_duplicates: usize) -> Tally {
+        self.svc.wait_delivered(self.sent.len(), PHASE).await;
+        let delivered = ids_in_state(&self.svc, "delivered").await;
+        let missing: Vec<_> = self
+            .sent
+            .keys()
+            .filter(|id| !delivered.contains(id))
+            .collect();
+        assert!(missing.is_empty(), "not delivered: {missing:?}");
+        assert_eq!(self.svc.count("failed").await, 0, "no message failed");
+        let t = self.tally();
+        let texts: HashSet<&String> = self.sent.values().collect();
+        let lost: Vec<_> = texts
+            .iter()
+            .filter(|t2| !t.copies.contains_key(t2.as_str()))
+            .collect();
+        assert!(lost.is_empty(), "delivered but never sent: {lost:?}");
+        let duplicates = t.duplicates();
+        assert!(
+            duplicates <= max_duplicates,
+            "{duplicates} duplicates, at most {max_duplicates} expected: {t:?}"
+        );
+        eprintln!(
+            "tally: {} messages, per SMSC {:?}, modems {}, duplicates {duplicates}",
+            self.sent.len(),
+            t.per_smsc,
+            t.modems
+        );
+        t
+    }
+
+    /// What the SMSCs accepted and the modems sent, by text.
+    fn tally(&self) -> Tally {
+        let mut t = Tally::default();
+        for s in &self.smscs {
+            let mut n = 0;
+            for r in s.submits() {
+                if r.message_id.is_some()
+                    && let Some(text) = r.text
+                {
+                    *t.copies.entry(text).or_default() += 1;
+                    n += 1;
+                }
+            }
+            t.per_smsc.push(n);
+        }
+        for m in self.modems.modems() {
+            for s in m.accepted() {
+                *t.copies.entry(s.text).or_default() += 1;
+                t.modems += 1;
+            }
+        }
+        t
+    }
+
+    /// Waits (bounded) until every message of `ids` is delivered.
+    async fn wait_ids_delivered(&self, ids: &[i64]) {
+        let deadline = tokio::time::Instant::now() + PHASE;
+        loop {
+            let delivered = ids_in_state(&self.svc, "delivered").await;
+            let left: Vec<_> = ids.iter().filter(|id| !delivered.contains(id)).collect();
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not delivered in time: {left:?}"
+            );
+            // The service has no push channel to tests; look again shortly.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The service's view of carrier `id`.
+    async fn carrier(&self, id: &str) -> Value {
+        let all = self.svc.get("/api/v1/carriers").await;
+        all["carriers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// Waits (bounded) until carrier `id`'s state satisfies `pred`.
+    async fn wait_carrier(&self, id: &str, what: &str, pred: impl Fn(&str) -> bool) {
+        let deadline = tokio::time::Instant::now() + PHASE;
+        loop {
+            let c = self.carrier(id).await;
+            if pred(c["state"].as_str().unwrap_or("")) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} never became {what}: {c}"
+            );
+            // The service has no push channel for carrier states; look again shortly.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Copies of each message text seen by the network.
+#[derive(Debug, Default)]
+struct Tally {
+    copies: HashMap<String, usize>,
+    per_smsc: Vec<usize>,
+    modems: usize,
+}
+
+impl Tally {
+    fn duplicates(&self) -> usize {
+        self.copies.values().map(|n| n - 1).sum()
+    }
+}
+
+/// Ids of this key's messages in `state`.
+async fn ids_in_state(svc: &Service, state: &str) -> HashSet<i64> {
+    let mut ids = HashSet::new();
+    let mut before: Option<i64> = None;
+    for _ in 0..1000 {
+        let q = match before {
+            Some(b) => format!("/api/v1/messages?state={state}&limit=1000&before={b}"),
+            None => format!("/api/v1/messages?state={state}&limit=1000"),
+        };
+        let page = svc.get(&q).await;
+        ids.extend(
+            page["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["id"].as_i64()),
+        );
+        match page["next_before"].as_i64() {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    ids
+}
+
+fn no_faults() -> [Faults; 3] {
+    [Faults::default(), Faults::default(), Faults::default()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_dropped_mid_load_loses_nothing_and_duplicates_at_most_its_window() {
+    // The first connection to reach 40 submits is closed on the 40th, unanswered.
+    let mut faults = no_faults();
+    faults[0].drop_after = Some(40);
+    let mut rig = Rig::start(faults).await;
+    rig.send(300, "drop").await;
+    rig.settle(WINDOW).await;
+    // The link comes back and takes the receipts the SMSC held for it (some of them again:
+    // their deliver_sm_resp was lost with the connection); nothing changes state twice.
+    let s = rig.smscs[0]
+        .wait_until(PHASE, |s| {
+            s.bound_now == 1 && s.receipts_redelivered == s.receipts_held && s.receipts_acked > 0
+        })
+        .await
+        .expect("the dropped link rebinds and takes its held receipts");
+    assert_eq!(s.drops, 1, "{s:?}");
+    let more = rig.send(60, "after-drop").await;
+    let t = rig.settle(WINDOW).await;
+    assert!(t.per_smsc[0] >= 40, "{t:?}");
+    assert_eq!(t.modems, 0, "SMPP links had room: {t:?}");
+    let m = rig.svc.get(&format!("/api/v1/messages/{}", more[0])).await;
+    assert_eq!(m["part_reports"][0]["report"]["status"], "delivered", "{m}");
+}
+
+/// Waits until SMSC `i` has accepted `n` more submits than `base` (the load is flowing).
+async fn until_accepted(rig: &Rig, i: usize, base: u64, n: u64) {
+    rig.smscs[i]
+        .wait_until(PHASE, |s| s.accepted >= base + n)
+        .await
+        .expect("the link takes its share of the load");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_link_is_detected_by_its_timeouts_and_its_messages_move() {
+    let mut rig = Rig::start(no_faults()).await;
+    rig.send(60, "warm").await;
+    rig.settle(0).await;
+    // Mid-load, smsc1 stops answering anything; its TCP connection stays up.
+    let base = rig.smscs[0].stats().accepted;
+    rig.send(300, "hang").await;
+    until_accepted(&rig, 0, base, 20).await;
+    rig.smscs[0].set_faults(Faults {
+        hang: true,
+        ..Faults::default()
+    });
+    let at_hang = rig.smscs[0].stats();
+    let t = rig.settle(WINDOW).await;
+    // The response timeout ended the session; binds to the hung SMSC go unanswered, so the
+    // link stays down and took nothing after the hang.
+    rig.wait_carrier("smsc1", "down", |s| s != "up").await;
+    let s = rig.smscs[0].stats();
+    assert_eq!(s.accepted, at_hang.accepted, "{s:?}");
+    let unanswered = s.submits - s.accepted;
+    assert!(
+        (1..=WINDOW as u64).contains(&unanswered),
+        "the hung link held at most its window: {s:?}"
+    );
+    rig.smscs[0]
+        .wait_until(PHASE, |s| s.connections >= 2)
+        .await
+        .expect("the hung link is reconnected (and hangs again at the bind)");
+    assert_eq!(t.modems, 0, "the other links carried the load: {t:?}");
+    // Detected without traffic too: with smsc2 hung while idle, enquire_link goes
+    // unanswered and the link is marked down before anything is sent to it.
+    let enquires = rig.smscs[1].stats().enquire_links;
+    rig.smscs[1].set_faults(Faults {
+        hang: true,
+        ..Faults::default()
+    });
+    rig.wait_carrier("smsc2", "down", |s| s != "up").await;
+    assert!(rig.smscs[1].stats().enquire_links > enquires);
+    let before = rig.smscs[1].stats().submits;
+    rig.send(100, "after-idle-hang").await;
+    rig.settle(WINDOW).await;
+    assert_eq!(
+        rig.smscs[1].stats().submits,
+        before,
+        "nothing sent to a link known hung"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_slows_a_link_without_failing_messages() {
+    // Every third submit to smsc1 is answered ESME_RTHROTTLED.
+    let mut faults = no_faults();
+    faults[0].throttle_share = 1.0 / 3.0;
+    let mut rig = Rig::start(faults).await;
+    rig.send(300, "throttle").await;
+    // Throttled submits were never accepted, so there is nothing to duplicate.
+    let t = rig.settle(0).await;
+    let s = rig.smscs[0].stats();
+    assert!(s.throttled >= 10, "{s:?}");
+    assert!(
+        t.per_smsc[0] > 0,
+        "a throttled link still carries traffic: {t:?}"
+    );
+    assert!(
+        t.per_smsc[0] < t.per_smsc[1].max(t.per_smsc[2]),
+        "the throttled link took less than the others: {t:?}"
+    );
+    assert_eq!(rig.carrier("smsc1").await["state"], "up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_bind_leaves_the_link_down_and_the_others_carry_the_load() {
+    let mut faults = no_faults();
+    faults[0].reject_binds = Some(0x0D); // ESME_RBINDFAIL
+    let mut rig = Rig::start(faults).await;
+    rig.smscs[0]
+        .wait_until(PHASE, |s| s.binds_failed >= 1)
+        .await
+        .expect("the service tried to bind");
+    rig.send(300, "refused").await;
+    let t = rig.settle(0).await;
+    assert_eq!(t.per_smsc[0], 0, "{t:?}");
+    assert_eq!(t.modems, 0, "{t:?}");
+    let c = rig.carrier("smsc1").await;
+    assert_ne!(c["state"], "up", "{c}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_of_three_links_dead_costs_nothing() {
+    let mut rig = Rig::start(no_faults()).await;
+    // smsc1 is gone: nothing listens on its port any more.
+    rig.smscs[0].stop();
+    rig.wait_carrier("smsc1", "down", |s| s != "up").await;
+    rig.send(300, "dead").await;
+    let t = rig.settle(0).await;
+    assert_eq!(t.per_smsc[0], 0, "{t:?}");
+    assert!(t.per_smsc[1] > 50 && t.per_smsc[2] > 50, "{t:?}");
+    assert_eq!(t.modems, 0, "{t:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_link_dead_the_modems_carry_the_traffic() {
+    let mut rig = Rig::start(no_faults()).await;
+    rig.send(100, "before").await;
+    rig.settle(0).await;
+    let base = rig.smscs[0].stats().accepted;
+    rig.send(200, "all-dead").await;
+    // Mid-load every SMSC goes down: sessions closed, new connections hung up on.
+    until_accepted(&rig, 0, base, 10).await;
+    for s in &rig.smscs {
+        s.set_down(true);
+    }
+    for id in ["smsc1", "smsc2", "smsc3"] {
+        rig.wait_carrier(id, "down", |s| s != "up").await;
+    }
+    // Everything sent while the links are down goes through the modems, once each.
+    let later = rig.send(100, "modems-only").await;
+    rig.wait_ids_delivered(&later).await;
+    let t = rig.tally();
+    for i in 0..100 {
+        let text = format!("modems-only {i}");
+        assert_eq!(t.copies.get(&text), Some(&1), "{text}: {t:?}");
+    }
+    assert!(t.modems >= 100, "{t:?}");
+    // Messages the SMSCs accepted just before going down wait for their receipts, which the
+    // SMSCs hold until the links are back; then everything is delivered.
+    for s in &rig.smscs {
+        s.set_down(false);
+    }
+    rig.settle(3 * WINDOW).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_that_recovers_gets_its_traffic_back() {
+    let mut rig = Rig::start(no_faults()).await;
+    rig.smscs[0].set_down(true);
+    rig.wait_carrier("smsc1", "down", |s| s != "up").await;
+    rig.send(150, "while-down").await;
+    let t = rig.settle(0).await;
+    assert_eq!(t.per_smsc[0], 0, "{t:?}");
+    rig.smscs[0].set_down(false);
+    rig.wait_carrier("smsc1", "up", |s| s == "up").await;
+    rig.send(150, "recovered").await;
+    let t = rig.settle(0).await;
+    assert!(
+        t.per_smsc[0] >= 25,
+        "the recovered link takes a fair share again: {t:?}"
+    );
+}
