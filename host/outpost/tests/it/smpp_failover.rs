@@ -1,7 +1,9 @@
 //! Failover across upstream SMPP links, whole-service: `outpost run` as a child process with three
 //! simulated SMSCs (`tests/smsc-sim`, in this process) and four simulated modems, under the
 //! faults issue 6 names — a link dropped mid-load, a hung link, throttling, a refused bind, one
-//! link dead, every link dead (the modems carry the traffic), a link that recovers — and once with an independent SMSC (the npm `smpp` package) as one of the links.
+//! link dead, every link dead (the modems carry the traffic), a link that recovers — and once
+//! with an independent SMSC (`tests/smsc-sim/peers/smsc.js` on the npm `smpp` package) as one of
+//! the links.
 //!
 //! Every scenario checks the DESIGN lifecycle invariants (step 6, "Invariants"): every accepted
 //! message ends `delivered` with its report, every one of them reached some SMSC or modem, none
@@ -12,6 +14,9 @@
 //! 500 ms) so each fault is noticed in about a second.
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -135,6 +140,12 @@ impl Rig {
     /// network: panics unless each message left at least once, none failed, and the copies
     /// beyond one per message are at most `max_duplicates`. Returns the tally.
     async fn settle(&self, max_duplicates: usize) -> Tally {
+        self.settle_with(max_duplicates, 0).await
+    }
+
+    /// [`Rig::settle`] when an SMSC outside the tally (the node peer) accepted `external`
+    /// submits, none of them twice: that many messages may be missing from the tally.
+    async fn settle_with(&self, max_duplicates: usize, external: usize) -> Tally {
         self.svc.wait_delivered(self.sent.len(), PHASE).await;
         let delivered = ids_in_state(&self.svc, "delivered").await;
         let missing: Vec<_> = self
@@ -150,7 +161,10 @@ impl Rig {
             .iter()
             .filter(|t2| !t.copies.contains_key(t2.as_str()))
             .collect();
-        assert!(lost.is_empty(), "delivered but never sent: {lost:?}");
+        assert!(
+            lost.len() <= external,
+            "delivered but never sent: {lost:?} ({external} went elsewhere)"
+        );
         let duplicates = t.duplicates();
         assert!(
             duplicates <= max_duplicates,
@@ -462,4 +476,200 @@ async fn a_link_that_recovers_gets_its_traffic_back() {
         t.per_smsc[0] >= 25,
         "the recovered link takes a fair share again: {t:?}"
     );
+}
+
+/// Fails under `OUTPOST_REQUIRE_PEERS=1` (CI), otherwise reports the skip.
+pub(crate) fn skip(why: &str) {
+    if std::env::var("OUTPOST_REQUIRE_PEERS").as_deref() == Ok("1") {
+        panic!("required test peer missing: {why}");
+    }
+    eprintln!("skipped: {why}");
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `node_modules` with the npm `smpp` package: `target/peers/node` as `cargo xtask setup` (or
+/// host/smpp's tests) installed it, else installed here the same way (`npm ci` from the lock
+/// file).
+fn node_modules() -> Result<PathBuf, String> {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let src = workspace_root().join("tests/smsc-sim/peers");
+        let dir = workspace_root().join("target/peers/node");
+        let modules = dir.join("node_modules");
+        if modules.join("smpp/package.json").is_file() {
+            return Ok(modules);
+        }
+        let ok = |c: &mut Command| c.output().map(|o| o.status.success()).unwrap_or(false);
+        if !ok(Command::new("node").arg("--version")) {
+            return Err("node is not installed".into());
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        for f in ["package.json", "package-lock.json"] {
+            std::fs::copy(src.join(f), dir.join(f)).map_err(|e| format!("copy {f}: {e}"))?;
+        }
+        let out = Command::new("npm")
+            .args([
+                "ci",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+            ])
+            .arg(&dir)
+            .output()
+            .map_err(|e| format!("npm: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "npm ci failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(modules)
+    })
+    .clone()
+}
+
+/// `smsc.js` as a child process (killed when dropped), driven over stdin.
+struct NodeSmsc {
+    _child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    port: u16,
+}
+
+impl NodeSmsc {
+    async fn start() -> Option<NodeSmsc> {
+        use tokio::io::AsyncBufReadExt;
+        let modules = match node_modules() {
+            Ok(m) => m,
+            Err(why) => {
+                skip(&format!("npm smpp peer: {why}"));
+                return None;
+            }
+        };
+        let mut child = tokio::process::Command::new("node")
+            .arg(workspace_root().join("tests/smsc-sim/peers/smsc.js"))
+            .args(["--port", "0", "--system-id", "peer", "--password", "peerpw"])
+            .args(["--max-runtime-s", "120"])
+            .env("NODE_PATH", &modules)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = tokio::time::timeout(PHASE, lines.next_line())
+            .await
+            .expect("smsc.js prints its port")
+            .expect("read")
+            .expect("a line");
+        let v: Value = serde_json::from_str(&first).expect("JSON");
+        let port = u16::try_from(v["port"].as_u64().expect("port")).expect("a port");
+        Some(NodeSmsc {
+            _child: child,
+            stdin,
+            lines,
+            port,
+        })
+    }
+
+    async fn stats(&mut self) -> Value {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(b"stats\n").await.unwrap();
+        let line = tokio::time::timeout(PHASE, self.lines.next_line())
+            .await
+            .expect("smsc.js answers in time")
+            .expect("read")
+            .expect("a line");
+        serde_json::from_str(&line).expect("JSON")
+    }
+
+    /// Polls the peer's counters (it cannot push changes) until `pred` holds, bounded.
+    async fn wait_stats(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + PHASE;
+        loop {
+            let s = self.stats().await;
+            if pred(&s) {
+                return s;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{what}: {s}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_smsc_on_npm_smpp_carries_traffic_and_receipts_through_a_drop() {
+    let Some(mut peer) = NodeSmsc::start().await else {
+        return;
+    };
+    // smsc1 drops its link after 40 submits; smsc3 is the node-smpp SMSC.
+    let sims = vec![
+        smsc(Faults {
+            drop_after: Some(40),
+            ..Faults::default()
+        })
+        .await,
+        smsc(Faults::default()).await,
+    ];
+    let links = [
+        Upstream {
+            id: "smsc1",
+            port: sims[0].port(),
+            system_id: ACCOUNT.0,
+            password: ACCOUNT.1,
+        },
+        Upstream {
+            id: "smsc2",
+            port: sims[1].port(),
+            system_id: ACCOUNT.0,
+            password: ACCOUNT.1,
+        },
+        Upstream {
+            id: "node",
+            port: peer.port,
+            system_id: "peer",
+            password: "peerpw",
+        },
+    ];
+    let mut rig = Rig::with_links(sims, &links).await;
+    peer.wait_stats("the service binds to the node peer", |s| {
+        s["bound_now"] == 1
+    })
+    .await;
+    rig.send(300, "node").await;
+    rig.svc.wait_delivered(300, PHASE).await;
+    // Every submit the peer accepted had its receipt taken (deliver_sm_resp) by the service.
+    let s = peer
+        .wait_stats("receipts acknowledged", |s| {
+            s["receipts_acked"] == s["accepted"] && s["accepted"].as_u64() > Some(0)
+        })
+        .await;
+    assert_eq!(s["duplicates"], 0, "{s}");
+    let through_peer = s["accepted"].as_u64().unwrap() as usize;
+    assert!(through_peer >= 50, "the peer took a fair share: {s}");
+    let t = rig.settle_with(WINDOW, through_peer).await;
+    // Copies in all: the simulators' and modems' plus the peer's, at most a window more than
+    // messages (the dropped link's in-flight submits, re-sent wherever there was room).
+    let copies: usize = t.copies.values().sum::<usize>() + through_peer;
+    assert!(
+        (300..=300 + WINDOW).contains(&copies),
+        "{copies} copies: {t:?} {s}"
+    );
+    assert_eq!(rig.carrier("node").await["state"], "up");
+    // A message that went through the peer carries the peer's receipt in its trace.
+    let delivered = ids_in_state(&rig.svc, "delivered").await;
+    let mut via_peer = 0;
+    for id in delivered.iter().take(60) {
+        let m = rig.svc.get(&format!("/api/v1/messages/{id}")).await;
+        if m["carrier"] == "node" {
+            assert_eq!(m["part_reports"][0]["report"]["status"], "delivered", "{m}");
+            via_peer += 1;
+        }
+    }
+    assert!(via_peer > 0, "some of the first 60 went through the peer");
 }
