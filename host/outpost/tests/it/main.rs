@@ -3,5 +3,6 @@
 
 mod pdu;
 mod service;
+mod smpp_clients;
 mod smpp_failover;
 mod support;
