@@ -457,7 +457,7 @@ async fn check(engine: &Engine, p: Params) -> Result<Checked, Reply> {
         Some(udh) => Some(concat_of(udh)?),
     }
     .flatten();
-    let receivers = receivers(engine, to)?;
+    let receivers = receivers(engine, to, concat.is_some())?;
     if let Some(url) = p.dlr_url.as_deref().filter(|u| !u.is_empty()) {
         let scheme = |s: &str| {
             url.get(..s.len())
@@ -602,16 +602,27 @@ fn concat_of(udh: &[u8]) -> Result<Option<gsm::udh::Concat>, Reply> {
 /// The receivers in `to`: split on blanks, duplicates dropped, each checked against Kannel's
 /// default `sendsms-chars` and then against Outpost's number rules. Refused ones are logged and
 /// skipped (Kannel's "denied receivers"); if none is left the request is refused.
-fn receivers(engine: &Engine, to: &str) -> Result<Vec<String>, Reply> {
+///
+/// A lone receiver of a whole message is left to the engine's validation (its `to` error is
+/// answered with the same "denied" text), which spares parsing the number twice on the hot path;
+/// a part of a long message is checked here, so a bad number is refused on the first part rather
+/// than after the last.
+fn receivers(engine: &Engine, to: &str, part: bool) -> Result<Vec<String>, Reply> {
     let policy = &engine.config().accept.numbers;
+    let allowed = |r: &str| r.bytes().all(|b| NUMBER_CHARS.contains(&b));
+    let mut words = to.split_ascii_whitespace();
+    if let (Some(r), None, false) = (words.next(), words.next(), part) {
+        return if allowed(r) {
+            Ok(vec![r.to_owned()])
+        } else {
+            tracing::info!(receiver = %r, "sendsms: receiver denied");
+            Err(Reply::bad(reply::DENIED))
+        };
+    }
     let mut out: Vec<String> = Vec::new();
     let mut seen: Vec<Msisdn> = Vec::new();
     for r in to.split_ascii_whitespace() {
-        let number = r
-            .bytes()
-            .all(|b| NUMBER_CHARS.contains(&b))
-            .then(|| Msisdn::parse(r, policy).ok())
-            .flatten();
+        let number = allowed(r).then(|| Msisdn::parse(r, policy).ok()).flatten();
         match number {
             // The same number written twice (`138…` and `+86138…`) is sent once.
             Some(n) if seen.contains(&n) => {}

@@ -2,6 +2,7 @@
 //! modems on TCP and a real SQLite file, and check what clients and the modems see.
 
 mod pdu;
+mod sendsms;
 mod service;
 mod smpp_clients;
 mod smpp_failover;
