@@ -160,7 +160,7 @@ impl Engine {
         // The stored body already carries the signature: validate without adding it again.
         let config = AcceptConfig {
             signature: None,
-            ..self.config().accept.clone()
+            ..(*self.accept_config()).clone()
         };
         self.directed(c, &config, &request, Source::Web).await
     }

@@ -105,6 +105,9 @@ impl Shared {
 struct Inner {
     store: Store,
     config: EngineConfig,
+    /// The accept rules in force: `config.accept` with the settings page's signature and default
+    /// country ([`Engine::set_accept_config`]); every front door validates with these.
+    accept: RwLock<Arc<AcceptConfig>>,
     carriers: Vec<Arc<dyn Carrier>>,
     inbox: mpsc::UnboundedSender<Inbox>,
     shared: Arc<Shared>,
@@ -203,6 +206,7 @@ impl Engine {
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
+                accept: RwLock::new(Arc::new(config.accept.clone())),
                 config,
                 carriers,
                 inbox: inbox_tx,
@@ -238,11 +242,12 @@ impl Engine {
             return Err(SubmitError::ShuttingDown);
         }
         let now = UnixMillis::now();
+        let accept_config = self.accept_config();
         let mut messages = Vec::with_capacity(requests.len());
         let mut errors = Vec::new();
         let many = requests.len() > 1;
         for (i, req) in requests.iter().enumerate() {
-            match accept::validate(req, &self.inner.config.accept, api_key, source, now) {
+            match accept::validate(req, &accept_config, api_key, source, now) {
                 Ok(m) => messages.push(m),
                 Err(errs) if many => errors.extend(
                     errs.into_iter()
@@ -315,9 +320,28 @@ impl Engine {
         &self.inner.store
     }
 
-    /// The engine's configuration.
+    /// The engine's configuration (as started; [`Engine::accept_config`] has the accept rules in
+    /// force).
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// The accept rules every front door validates with now.
+    pub fn accept_config(&self) -> Arc<AcceptConfig> {
+        self.inner
+            .accept
+            .read()
+            .map(|c| Arc::clone(&c))
+            .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+    }
+
+    /// Replaces the accept rules (the settings page's signature and default country); requests
+    /// validated from now on use them, stored messages keep the text they were accepted with.
+    pub fn set_accept_config(&self, config: AcceptConfig) {
+        match self.inner.accept.write() {
+            Ok(mut c) => *c = Arc::new(config),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
+        }
     }
 
     /// The carriers, in configuration order.

@@ -33,7 +33,7 @@ impl Engine {
             return Err(AdminError::ShuttingDown);
         }
         let now = UnixMillis::now();
-        let m = accept::validate(request, &self.inner.config.accept, api_key, source, now)
+        let m = accept::validate(request, &self.accept_config(), api_key, source, now)
             .map_err(AdminError::Invalid)?;
         let stored = self.store().accept(vec![m.clone()]).await?;
         let first = stored

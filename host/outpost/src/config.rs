@@ -18,6 +18,7 @@ use route::{Policy, RawRouting};
 use serde::Deserialize;
 use smpp::client::{BindMode, LinkConfig};
 use smpp::message::LongMode;
+use web::tls::CertSource;
 
 /// The file as written.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -55,6 +56,8 @@ pub struct RawService {
     pub log: String,
     /// How long shutdown waits for attempts in flight.
     pub shutdown_grace: String,
+    /// HTTPS for the API and the admin pages (`[service.tls]`); plain HTTP when absent.
+    pub tls: Option<RawTls>,
 }
 
 impl Default for RawService {
@@ -64,8 +67,22 @@ impl Default for RawService {
             listen: "127.0.0.1:8080".into(),
             log: "info".into(),
             shutdown_grace: "30s".into(),
+            tls: None,
         }
     }
+}
+
+/// `[service.tls]`: a given certificate (`cert` and `key`, PEM files), or else a self-signed one
+/// generated on first start into `<data_dir>/tls` for `localhost`, `127.0.0.1` and `names`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTls {
+    /// The certificate chain (PEM).
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub key: Option<PathBuf>,
+    /// Extra names for a self-signed certificate (the box's name or address on the LAN).
+    pub names: Vec<String>,
 }
 
 /// `[accept]`.
@@ -244,6 +261,8 @@ pub struct Config {
     pub smpp_server: Option<SmppServerSettings>,
     /// Notifications.
     pub notify: NotifySettings,
+    /// HTTPS, when `[service.tls]` is present.
+    pub tls: Option<CertSource>,
 }
 
 struct V {
@@ -305,6 +324,38 @@ impl RawConfig {
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
         let shutdown_grace = v.duration("service.shutdown_grace", &s.shutdown_grace);
+        let tls = s.tls.as_ref().and_then(|t| match (&t.cert, &t.key) {
+            (Some(cert), Some(key)) => {
+                if !t.names.is_empty() {
+                    v.err(
+                        "service.tls.names",
+                        "only for a self-signed certificate (without cert and key)",
+                    );
+                }
+                Some(CertSource::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })
+            }
+            (None, None) => Some(CertSource::SelfSigned {
+                dir: s.data_dir.join("tls"),
+                names: t.names.clone(),
+            }),
+            (Some(_), None) => {
+                v.err(
+                    "service.tls.key",
+                    "give the key that goes with service.tls.cert",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                v.err(
+                    "service.tls.cert",
+                    "give the certificate that goes with service.tls.key",
+                );
+                None
+            }
+        });
 
         let a = &self.accept;
         let numbers = match NumberPolicy::with_region(&a.default_country, a.strict_numbers) {
@@ -602,6 +653,7 @@ impl RawConfig {
             policy: Arc::new(policy),
             smpp_server,
             notify,
+            tls,
         })
     }
 }
@@ -962,6 +1014,30 @@ mod tests {
     }
 
     #[test]
+    fn tls_sources() {
+        let tls = |text: &str| RawConfig::parse(text).unwrap().validate().unwrap().tls;
+        assert!(tls("").is_none());
+        match tls("[service]\ndata_dir = \"/srv/o\"\n[service.tls]\nnames = [\"box.lan\"]") {
+            Some(CertSource::SelfSigned { dir, names }) => {
+                assert_eq!(
+                    (dir, names),
+                    (PathBuf::from("/srv/o/tls"), vec!["box.lan".to_owned()])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match tls("[service.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"") {
+            Some(CertSource::Files { cert, key }) => {
+                assert_eq!(
+                    (cert, key),
+                    (PathBuf::from("c.pem"), PathBuf::from("k.pem"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn the_example_config_is_valid() {
         let text = include_str!("../outpost.example.toml");
         let config = RawConfig::parse(text).unwrap().validate().unwrap();
@@ -984,6 +1060,18 @@ mod tests {
                 "service.listen: \"nowhere\" is not an address like 127.0.0.1:8080",
                 "service.shutdown_grace: \"soon\" is not a duration like 30s or 10m (expected number at 0)",
             ],
+        );
+        check(
+            "[service.tls]\ncert = \"/etc/outpost/cert.pem\"\nnames = [\"box.lan\"]",
+            &["service.tls.key: give the key that goes with service.tls.cert"],
+        );
+        check(
+            "[service.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nnames = [\"box.lan\"]",
+            &["service.tls.names: only for a self-signed certificate (without cert and key)"],
+        );
+        check(
+            "[service.tls]\nkey = \"k.pem\"",
+            &["service.tls.cert: give the certificate that goes with service.tls.key"],
         );
         check(
             "[accept]\ndefault_country = \"XX\"\nsignature_position = \"middle\"\nmax_parts = 0",

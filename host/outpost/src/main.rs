@@ -47,6 +47,14 @@ enum Command {
         #[arg(long, global = true, default_value = "/etc/outpost/outpost.toml")]
         config: PathBuf,
     },
+    /// Manage users of the admin page (the first admin can also be set on the page itself).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+        /// The configuration file (for the data directory).
+        #[arg(long, global = true, default_value = "/etc/outpost/outpost.toml")]
+        config: PathBuf,
+    },
     /// Copy the database to a file while the service runs.
     Backup {
         /// The configuration file (for the data directory).
@@ -73,6 +81,22 @@ enum KeyAction {
         /// The key's id (from `outpost key list`).
         id: i64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Add a user. The password is read from standard input (first line), so it never shows in
+    /// the process list or the shell history: `outpost user add alice --role admin < pw.txt`;
+    /// on a terminal it is asked for without echo.
+    Add {
+        /// Login name.
+        name: String,
+        /// admin (everything), operator (send, inbox, reports) or viewer (read only).
+        #[arg(long, default_value = "admin")]
+        role: store::Role,
+    },
+    /// List users.
+    List,
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<outpost::config::Config> {
@@ -163,6 +187,64 @@ fn keys(action: KeyAction, config: PathBuf, out: &mut dyn Write) -> anyhow::Resu
     })
 }
 
+fn open_store(config: &outpost::config::Config) -> anyhow::Result<store::Store> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let db = config.data_dir.join("outpost.db");
+    store::Store::open(&db, store::StoreOptions::default())
+        .with_context(|| format!("opening {}", db.display()))
+}
+
+/// The new user's password: the first line of standard input, asked for without echo on a
+/// terminal.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    let line = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("password: ").context("reading the password")?;
+        let again = rpassword::prompt_password("again: ").context("reading the password")?;
+        anyhow::ensure!(first == again, "the passwords differ");
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        line
+    };
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn users(action: UserAction, config: PathBuf, out: &mut dyn Write) -> anyhow::Result<()> {
+    let config = load(&config)?;
+    runtime()?.block_on(async {
+        let store = open_store(&config)?;
+        match action {
+            UserAction::Add { name, role } => {
+                let password = read_password()?;
+                let user = web::pages::password::add_user(&store, &name, role, &password).await?;
+                store
+                    .audit(store::NewAudit {
+                        at: domain::UnixMillis::now(),
+                        user: "cli".into(),
+                        action: "user.create".into(),
+                        target: Some(user.name.clone()),
+                        detail: Some(format!("role {role}")),
+                        ip: None,
+                    })
+                    .await?;
+                writeln!(out, "user {} added ({})", user.name, user.role)?;
+            }
+            UserAction::List => {
+                for u in store.list_users().await? {
+                    let state = if u.disabled { "disabled" } else { "active" };
+                    writeln!(out, "{:>4}  {:<9} {:<8} {}", u.id, u.role, state, u.name)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 fn backup(config: PathBuf, dest: PathBuf, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = load(&config)?;
     runtime()?.block_on(async {
@@ -205,6 +287,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Key { action, config } => keys(action, config, &mut out),
+        Command::User { action, config } => users(action, config, &mut out),
         Command::Backup { config, dest } => backup(config, dest, &mut out),
         Command::Pdu(args) => pdu::run(args, &mut out),
     };

@@ -51,9 +51,21 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    // A bad certificate stops the start before anything else runs.
+    let tls = match &config.tls {
+        Some(source) => {
+            Some(web::tls::config(source).context("setting up HTTPS ([service.tls])")?)
+        }
+        None => None,
+    };
     let db = config.data_dir.join("outpost.db");
     let store = Store::open(&db, StoreOptions::default())
         .with_context(|| format!("opening {}", db.display()))?;
+    // The settings page's values win over the config file's (the page says so).
+    let settings = web::pages::settings::RuntimeSettings::load(&store)
+        .await
+        .context("reading the settings page's settings")?;
+    let (accept, policy) = apply_settings(&config, &settings);
     let (events_tx, events) = mpsc::channel(4096);
     let mut carriers: Vec<Arc<dyn Carrier>> = Vec::new();
     for m in &config.modems {
@@ -79,12 +91,27 @@ pub async fn run(
         events,
         EngineConfig {
             accept: config.accept.clone(),
-            policy: config.policy.clone(),
+            policy,
             reassembly_timeout: config.reassembly_timeout,
         },
     )
     .await
     .context("starting the engine")?;
+    engine.set_accept_config(accept);
+    // Carriers an admin switched off stay off across restarts.
+    for (id, enabled) in engine
+        .store()
+        .carrier_overrides()
+        .await
+        .context("reading carrier overrides")?
+    {
+        match domain::CarrierId::new(&id) {
+            Ok(cid) if engine.carriers().iter().any(|c| c.id() == &cid) => {
+                engine.set_enabled(&cid, enabled);
+            }
+            _ => tracing::info!(carrier = %id, "override for a carrier no longer configured"),
+        }
+    }
     let (smpp_server, notifier) = start_front_doors(&config, &engine, gate).await?;
     let addr = listener.local_addr()?;
     tracing::info!(
@@ -105,9 +132,16 @@ pub async fn run(
         engine: engine.clone(),
         prometheus: options.prometheus,
     };
-    web::serve(listener, state, shutdown)
-        .await
-        .context("serving HTTP")?;
+    match tls {
+        Some(tls) => {
+            web::tls::serve_tls(listener, state, tls, shutdown, config.shutdown_grace)
+                .await
+                .context("serving HTTPS")?;
+        }
+        None => web::serve(listener, state, shutdown)
+            .await
+            .context("serving HTTP")?,
+    }
     if let Some(srv) = &smpp_server {
         // Applications are asked to unbind; submits being stored finish first.
         srv.shutdown().await;
@@ -118,6 +152,30 @@ pub async fn run(
     notifier.stop();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The accept rules and routing policy with the settings page's values applied: signature and
+/// default country; quiet hours and the modem slots' daily limit.
+fn apply_settings(
+    config: &Config,
+    settings: &web::pages::settings::RuntimeSettings,
+) -> (engine::AcceptConfig, Arc<route::Policy>) {
+    let accept = settings.accept_config(&config.accept);
+    let mut policy = (*config.policy).clone();
+    if let (Some(start), Some(end)) = (&settings.quiet_start, &settings.quiet_end) {
+        let offset = settings.utc_offset.as_deref().unwrap_or("+08:00");
+        let offset = if offset == "Z" { "+00:00" } else { offset };
+        match policy.clone().with_quiet_window(start, end, offset) {
+            Some(p) => policy = p,
+            None => {
+                tracing::warn!(%start, %end, %offset, "ignoring the settings page's quiet hours")
+            }
+        }
+    }
+    if let Some(limit) = settings.daily_limit {
+        policy = policy.with_modem_daily_limit(limit);
+    }
+    (accept, Arc::new(policy))
 }
 
 /// The SMPP server, the notifier and the engine's sweeps (missing receipts, long-message parts).

@@ -344,7 +344,7 @@ impl V {
     }
 }
 
-fn parse_hhmm(s: &str) -> Option<u16> {
+pub(crate) fn parse_hhmm(s: &str) -> Option<u16> {
     let (h, m) = s.trim().split_once(':')?;
     if h.len() != 2 || m.len() != 2 {
         return None;
@@ -354,7 +354,7 @@ fn parse_hhmm(s: &str) -> Option<u16> {
     (h < 24 && m < 60).then_some(h * 60 + m)
 }
 
-fn parse_offset(s: &str) -> Option<i16> {
+pub(crate) fn parse_offset(s: &str) -> Option<i16> {
     let s = s.trim();
     let (sign, rest) = match s.as_bytes().first()? {
         b'+' => (1, s.get(1..)?),
@@ -802,6 +802,7 @@ fn resend_rule(v: &mut V, base: &str, raw: &RawResend) -> Option<ResendRule> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CarrierKind;
     use crate::limits::Rate;
 
     fn parse(toml_text: &str) -> Result<Policy, String> {
@@ -1125,6 +1126,64 @@ mod tests {
         assert_eq!(parse_offset("+08"), None);
         assert_eq!(parse_hhmm("7:15"), None);
         assert_eq!(parse_hhmm("23:59"), Some(1439));
+    }
+
+    /// The settings page's quiet window and modem daily limit override the config file's.
+    #[test]
+    fn settings_page_overrides() {
+        let configured = parse("[routing.quiet_hours]\nmax_priority = 4").unwrap();
+        let p = configured
+            .with_quiet_window("23:00", "06:30", "+08:00")
+            .unwrap();
+        assert_eq!(
+            p.quiet_hours(),
+            Some(&QuietHours {
+                start_minute: 23 * 60,
+                end_minute: 6 * 60 + 30,
+                utc_offset_minutes: 480,
+                max_priority: Priority::new(4).unwrap(),
+            })
+        );
+        // Without configured quiet hours the threshold is the section's default, 2.
+        let p = Policy::default()
+            .with_quiet_window("21:00", "08:00", "-05:00")
+            .unwrap();
+        assert_eq!(
+            p.quiet_hours().unwrap().max_priority,
+            Priority::new(2).unwrap()
+        );
+        assert_eq!(p.quiet_hours().unwrap().utc_offset_minutes, -300);
+        for (a, b, o) in [
+            ("21:00", "21:00", "+08:00"),
+            ("24:00", "08:00", "+08:00"),
+            ("21:00", "08:00", "8"),
+        ] {
+            assert!(
+                Policy::default().with_quiet_window(a, b, o).is_none(),
+                "{a} {b} {o}"
+            );
+        }
+        let slot = CarrierId::new("bank/slot1").unwrap();
+        let link = CarrierId::new("smpp-a").unwrap();
+        let p = parse("[routing.carriers.\"bank/slot1\"]\nper_day = 50").unwrap();
+        let q = Policy::default().with_modem_daily_limit(300);
+        assert_eq!(
+            q.profile(&slot, CarrierKind::BankSlot).limits.per_day,
+            Some(300)
+        );
+        assert_eq!(
+            q.profile(&link, CarrierKind::Smpp).limits.per_day,
+            Policy::default()
+                .profile(&link, CarrierKind::Smpp)
+                .limits
+                .per_day
+        );
+        // A slot's own limit stays.
+        let p = p.with_modem_daily_limit(300);
+        assert_eq!(
+            p.profile(&slot, CarrierKind::BankSlot).limits.per_day,
+            Some(50)
+        );
     }
 
     /// The example in the README is what admins copy: it must stay valid.

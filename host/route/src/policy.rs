@@ -275,6 +275,37 @@ impl Policy {
         self.quiet.as_ref()
     }
 
+    /// This policy with the quiet window an admin set on the settings page, which wins over the
+    /// config file's: `start`–`end` (`HH:MM`, local time at `utc_offset`, `+HH:MM`), keeping the
+    /// configured priority threshold (else 2, as `[routing.quiet_hours]` defaults). `None` when a
+    /// value does not parse or the window is empty.
+    pub fn with_quiet_window(mut self, start: &str, end: &str, utc_offset: &str) -> Option<Policy> {
+        let start_minute = crate::config::parse_hhmm(start)?;
+        let end_minute = crate::config::parse_hhmm(end)?;
+        let utc_offset_minutes = crate::config::parse_offset(utc_offset)?;
+        if start_minute == end_minute {
+            return None;
+        }
+        let max_priority = self
+            .quiet
+            .map(|q| q.max_priority)
+            .or_else(|| Priority::new(2))?;
+        self.quiet = Some(QuietHours {
+            start_minute,
+            end_minute,
+            utc_offset_minutes,
+            max_priority,
+        });
+        Some(self)
+    }
+
+    /// This policy with a default daily limit per modem slot from the settings page (slots with
+    /// their own `per_day` in `routing.carriers` keep theirs).
+    pub fn with_modem_daily_limit(mut self, per_day: u32) -> Policy {
+        self.modem_defaults.limits.per_day = Some(per_day);
+        self
+    }
+
     /// Messages at or above this priority may use a lower tier while a higher one is only busy.
     pub fn spill_over_priority(&self) -> Option<Priority> {
         self.spill_over_priority

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `outpost` binary: run it as a real child process against simulated
 //! modems on TCP and a real SQLite file, and check what clients and the modems see.
 
+mod admin;
 mod pdu;
 mod sendsms;
 mod service;

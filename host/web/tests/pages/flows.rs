@@ -288,6 +288,31 @@ async fn settings_apply_to_sends_and_every_change_is_audited() {
         (m.message.to.as_str(), m.message.body.as_str()),
         ("+12025550123", "hi【测试银行】")
     );
+    // So do they to the other front doors (API, sendsms, SMPP), which validate with the engine's.
+    let api = app
+        .engine
+        .submit(
+            None,
+            store::Source::Http,
+            &[engine::SendRequest {
+                to: "2025550124".into(),
+                text: "api".into(),
+                ..Default::default()
+            }],
+        )
+        .await
+        .unwrap();
+    let m = app
+        .engine
+        .store()
+        .message(api[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (m.message.to.as_str(), m.message.body.as_str()),
+        ("+12025550124", "api【测试银行】")
+    );
     // Scheduling settings are stored for the service's next start; until then the dashboard
     // shows the limit in force (the routing policy's).
     let stored = web::pages::settings::RuntimeSettings::load(app.engine.store())

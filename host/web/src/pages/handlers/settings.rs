@@ -177,6 +177,10 @@ pub(crate) async fn save(
         .store()
         .put_settings(new.to_pairs(), UnixMillis::now())
         .await?;
+    // The signature and default country apply at once to every front door (API, sendsms, SMPP).
+    state
+        .engine
+        .set_accept_config(new.accept_config(&state.engine.config().accept));
     if !changed.is_empty() {
         s.audit(&state, "settings.update", None, Some(changed.join("; ")))
             .await?;
