@@ -10,7 +10,7 @@ use std::fmt;
 use domain::{CarrierId, DlrStatus, UnixMillis};
 
 /// A delivery report for one part.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Report {
     /// The carrier it came through.
     pub carrier: CarrierId,
@@ -24,6 +24,8 @@ pub struct Report {
     pub raw: Option<String>,
     /// When it was received.
     pub at: UnixMillis,
+    /// Acknowledge after storing (an SMPP receipt's `deliver_sm_resp` waits for it).
+    pub ack: AckHandle,
 }
 
 /// Acknowledges an inbound part to its source, once.

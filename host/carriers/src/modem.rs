@@ -463,6 +463,8 @@ pub(crate) fn report_event(carrier: &CarrierId, pdu: &[u8]) -> Option<CarrierEve
         error: (r.status.0 != 0).then(|| format!("{:02X}", r.status.0)),
         raw: Some(hex(pdu)),
         at: UnixMillis::now(),
+        // The modem's copy goes once the report is handed over (see the callers).
+        ack: AckHandle::none(),
     }))
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use domain::{CarrierId, Encoding, Outcome, RejectReason, UnixMillis};
 use gsm::dcs::Alphabet;
-use smpp::client::{Link, LinkConfig, LinkEvent, LinkHandle, LinkState};
+use smpp::client::{DeliverAck, Link, LinkConfig, LinkEvent, LinkHandle, LinkState};
 use smpp::message::{Address, LongMode, ShortMessage, SubmitRequest, Units, split};
 use tokio::sync::mpsc;
 
@@ -67,7 +67,11 @@ pub struct SmppCarrier {
 impl SmppCarrier {
     /// Spawns the link and the task turning its events into [`CarrierEvent`]s.
     pub fn start(settings: SmppSettings, events: mpsc::Sender<CarrierEvent>) -> Arc<SmppCarrier> {
-        let (link, link_events) = Link::spawn(settings.link.clone());
+        // A receipt is answered only once the service has stored it (DESIGN "nothing
+        // accepted is lost"): a crash before that leaves it with the SMSC, which offers it again.
+        let mut link = settings.link.clone();
+        link.defer_receipt_resp = true;
+        let (link, link_events) = Link::spawn(link);
         let reports = Arc::new(AtomicU64::new(0));
         let inbound = Arc::new(AtomicU64::new(0));
         tokio::spawn(forward(
@@ -302,6 +306,7 @@ async fn forward(
                     error: r.receipt.err.clone(),
                     raw: r.receipt.text.clone(),
                     at: UnixMillis::now(),
+                    ack: receipt_ack(r.ack),
                 }))
             }
             LinkEvent::BadReceipt { text, error } => {
@@ -318,6 +323,32 @@ async fn forward(
             && events.send(ev).await.is_err()
         {
             return;
+        }
+    }
+}
+
+/// The receipt's [`DeliverAck`] as the service's acknowledgement: answered when the report is
+/// stored; never answered if the service drops it unstored (the SMSC offers it again).
+fn receipt_ack(ack: DeliverAck) -> AckHandle {
+    if !ack.is_pending() {
+        return AckHandle::none();
+    }
+    let pending = Unanswered(Some(ack));
+    AckHandle::new(move || {
+        let mut pending = pending;
+        if let Some(a) = pending.0.take() {
+            a.ack();
+        }
+    })
+}
+
+/// Forgets its receipt unless it was taken for an acknowledgement.
+struct Unanswered(Option<DeliverAck>);
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(a) = self.0.take() {
+            a.forget();
         }
     }
 }

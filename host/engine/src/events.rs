@@ -1,9 +1,10 @@
 //! Events from carriers: delivery reports and inbound SMS, and the housekeeping around them.
 //!
 //! Each event is handled in its own task so that one slow commit does not hold the next report
-//! back (reports arrive at the rate messages leave). An inbound part's acknowledgement is sent
-//! only after its commit (DESIGN "Inbound": nothing deleted before it is safely stored); if the
-//! store fails, the part is not acknowledged and its source offers it again.
+//! back (reports arrive at the rate messages leave). A report's and an inbound part's
+//! acknowledgement is sent only after its commit (DESIGN "Inbound": nothing deleted before it is
+//! safely stored; an SMPP receipt is answered only then, so a crash cannot lose it); if the
+//! store fails, nothing is acknowledged and the source offers it again.
 
 use std::time::Duration;
 
@@ -55,6 +56,9 @@ async fn report(engine: Engine, r: Report) {
             ReceiptDecision::Pending | ReceiptDecision::Final(_) => None,
         }
     });
+    // Acknowledged only once stored (an SMPP receipt's deliver_sm_resp waits for this); a
+    // report that could not be stored is left with its source, which offers it again.
+    let ack = r.ack;
     let rec = DlrRecord {
         carrier: r.carrier,
         carrier_ref: r.carrier_ref,
@@ -65,6 +69,7 @@ async fn report(engine: Engine, r: Report) {
     };
     match engine.store().record_dlr(rec, Some(rule)).await {
         Ok(Some(applied)) => {
+            ack.ack();
             if applied.requeued {
                 match engine.store().load_pending(applied.message_id).await {
                     Ok(Some(p)) => engine.requeue(Live::from(p)),
@@ -74,7 +79,10 @@ async fn report(engine: Engine, r: Report) {
             }
             engine.shared().emit(Event::Report(applied));
         }
-        Ok(None) => tracing::debug!("delivery report stored unmatched"),
+        Ok(None) => {
+            ack.ack();
+            tracing::debug!("delivery report stored unmatched");
+        }
         Err(e) => tracing::error!(error = %e, "could not store a delivery report"),
     }
 }

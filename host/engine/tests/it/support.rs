@@ -71,6 +71,7 @@ impl Fake {
                 error: (status != DlrStatus::Delivered).then(|| "001".into()),
                 raw: None,
                 at: UnixMillis::now(),
+                ack: carriers::AckHandle::none(),
             }))
             .await
             .unwrap();

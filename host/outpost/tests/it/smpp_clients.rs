@@ -323,6 +323,22 @@ async fn http_get(port: u16, path: &str) -> (String, String) {
     (status, body)
 }
 
+/// Waits (bounded) until something accepts connections on `port`: Kannel's boxes give no
+/// other sign of being ready.
+async fn wait_listening(port: u16, what: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -418,6 +434,9 @@ async fn kannel_sends_through_our_smpp_server_and_gets_its_dlr_url_called() {
             .expect("Kannel starts")
     };
     let _bearerbox = spawn("/usr/sbin/bearerbox");
+    // smsbox gives up at once if bearerbox is not listening yet (its start-up can take
+    // seconds), so start it once bearerbox takes box connections.
+    wait_listening(smsbox, "bearerbox's smsbox port").await;
     let _smsbox = spawn("/usr/sbin/smsbox");
     // Kannel fills in %d (the DLR type) and %p (the recipient) when it calls back.
     let dlr_url = format!("http://127.0.0.1:{dlr_port}/dlr?type=%d&to=%p");
@@ -428,21 +447,8 @@ async fn kannel_sends_through_our_smpp_server_and_gets_its_dlr_url_called() {
     );
     // smsbox answers HTTP once it is connected to bearerbox; bearerbox queues the message
     // until its SMPP link to us is bound.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let (status, body) = loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", sendsms))
-            .await
-            .is_ok()
-        {
-            break http_get(sendsms, &path).await;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "smsbox never listened"
-        );
-        // smsbox gives no signal but its port; look again shortly.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    wait_listening(sendsms, "smsbox's sendsms port").await;
+    let (status, body) = http_get(sendsms, &path).await;
     assert!(status.contains(" 202 "), "{status} {body}");
     // Our receipt reaches Kannel over its bind; Kannel matches it and calls the DLR URL.
     let mut calls = Vec::new();

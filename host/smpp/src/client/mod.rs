@@ -22,7 +22,7 @@ mod session;
 mod throttle;
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -162,6 +162,10 @@ pub struct LinkConfig {
     pub max_pdu: usize,
     /// TLS, when the SMSC requires it.
     pub tls: Option<TlsConfig>,
+    /// Answer a receipt's `deliver_sm` / `data_sm` only when the owner releases the event's
+    /// [`DeliverAck`] (after storing the receipt), so a crash in between leaves the receipt with
+    /// the SMSC, which offers it again. Off (the default): answered on arrival.
+    pub defer_receipt_resp: bool,
 }
 
 impl LinkConfig {
@@ -194,6 +198,7 @@ impl LinkConfig {
             event_capacity: 16_384,
             max_pdu: crate::frame::DEFAULT_MAX_PDU,
             tls: None,
+            defer_receipt_resp: false,
         }
     }
 }
@@ -325,6 +330,84 @@ pub struct ReceiptEvent {
     pub from: Address,
     /// The receipt PDU's destination (our sender, usually).
     pub to: Address,
+    /// Answers the receipt's PDU when released (with [`LinkConfig::defer_receipt_resp`]; a
+    /// no-op otherwise).
+    pub ack: DeliverAck,
+}
+
+/// Answers one receipt's `deliver_sm` (or `data_sm`) with `ESME_ROK` when the last clone is
+/// released, by [`DeliverAck::ack`] or by dropping it (SMPP 3.4 §4.6.2: the SMSC keeps a
+/// receipt until it has its response, and offers it again on a later bind). If the session it
+/// came on has ended, releasing it does nothing: the SMSC will offer the receipt again.
+#[derive(Clone, Default)]
+pub struct DeliverAck(Option<Arc<AckOnRelease>>);
+
+struct AckOnRelease {
+    seq: u32,
+    data_sm: bool,
+    tx: mpsc::UnboundedSender<(u32, bool)>,
+    forgotten: AtomicBool,
+}
+
+impl Drop for AckOnRelease {
+    fn drop(&mut self) {
+        if !self.forgotten.load(Ordering::Relaxed) {
+            let _ = self.tx.send((self.seq, self.data_sm));
+        }
+    }
+}
+
+impl DeliverAck {
+    /// An acknowledgement that answers `seq` through the session reading `tx`.
+    pub(crate) fn new(seq: u32, data_sm: bool, tx: mpsc::UnboundedSender<(u32, bool)>) -> Self {
+        DeliverAck(Some(Arc::new(AckOnRelease {
+            seq,
+            data_sm,
+            tx,
+            forgotten: AtomicBool::new(false),
+        })))
+    }
+
+    /// Nothing to answer (the PDU was answered on arrival).
+    pub fn none() -> DeliverAck {
+        DeliverAck(None)
+    }
+
+    /// Whether the PDU is still waiting for this acknowledgement.
+    pub fn is_pending(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Releases this handle: the PDU is answered once no clone is left.
+    pub fn ack(self) {
+        drop(self);
+    }
+
+    /// Never answers the PDU (nor do its clones): the owner could not keep the receipt, so the
+    /// SMSC must offer it again.
+    pub fn forget(self) {
+        if let Some(a) = &self.0 {
+            a.forgotten.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// An acknowledgement is not part of a receipt's value: events compare equal without it.
+impl PartialEq for DeliverAck {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for DeliverAck {}
+
+impl std::fmt::Debug for DeliverAck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(a) => write!(f, "DeliverAck(seq {})", a.seq),
+            None => f.write_str("DeliverAck(none)"),
+        }
+    }
 }
 
 /// What a link tells its owner.

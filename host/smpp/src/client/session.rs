@@ -26,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::throttle::Throttle;
 use super::{
-    DownReason, Job, LinkEvent, LinkState, ReceiptEvent, Role, Shared, SubmitError, SubmitResponse,
-    bump, outcome_of, pack_second,
+    DeliverAck, DownReason, Job, LinkEvent, LinkState, ReceiptEvent, Role, Shared, SubmitError,
+    SubmitResponse, bump, outcome_of, pack_second,
 };
 use crate::frame::{Frame, PduCodec, encode_into};
 use crate::message::ShortMessage;
@@ -308,6 +308,9 @@ struct Session<'a> {
     draining: Option<Instant>,
     unbind: Option<(u32, Instant)>,
     second: (u64, u64),
+    /// Receipts released by their owner ([`DeliverAck`]): (sequence, was a data_sm).
+    acks_tx: mpsc::UnboundedSender<(u32, bool)>,
+    acks_rx: mpsc::UnboundedReceiver<(u32, bool)>,
 }
 
 impl<'a> Session<'a> {
@@ -319,6 +322,7 @@ impl<'a> Session<'a> {
         events: &'a mpsc::Sender<LinkEvent>,
         throttle: &'a mut Throttle,
     ) -> Self {
+        let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         Session {
             shared,
             role,
@@ -340,6 +344,8 @@ impl<'a> Session<'a> {
             draining: None,
             unbind: None,
             second: (0, 0),
+            acks_tx,
+            acks_rx,
         }
     }
 
@@ -428,6 +434,12 @@ impl<'a> Session<'a> {
                                 }
                             }
                         }
+                    }
+                }
+                Some((seq, data_sm)) = self.acks_rx.recv() => {
+                    self.answer_delivery(seq, data_sm);
+                    while let Ok((seq, data_sm)) = self.acks_rx.try_recv() {
+                        self.answer_delivery(seq, data_sm);
                     }
                 }
                 _ = &mut timer => {
@@ -674,14 +686,14 @@ impl<'a> Session<'a> {
                 self.on_submit_resp(seq, st, resp.message_id().as_str().to_owned());
             }
             Some(Pdu::DeliverSm(d)) => {
-                self.respond(seq, status::ROK, DeliverSmResp::default().into());
                 let sm = ShortMessage::from_deliver_sm(d);
-                self.on_message(sm).await;
+                let ack = self.ack_for(seq, false, &sm);
+                self.on_message(sm, ack).await;
             }
             Some(Pdu::DataSm(d)) => {
-                self.respond(seq, status::ROK, DataSmResp::default().into());
                 let sm = ShortMessage::from_data_sm(d);
-                self.on_message(sm).await;
+                let ack = self.ack_for(seq, true, &sm);
+                self.on_message(sm, ack).await;
             }
             Some(Pdu::EnquireLink) => self.respond(seq, status::ROK, Pdu::EnquireLinkResp),
             Some(Pdu::EnquireLinkResp) => {
@@ -784,7 +796,28 @@ impl<'a> Session<'a> {
         }
     }
 
-    async fn on_message(&mut self, sm: ShortMessage) {
+    /// Answers a delivery now, or (a receipt, with `defer_receipt_resp`) hands out the
+    /// [`DeliverAck`] that answers it once the owner has stored it.
+    fn ack_for(&mut self, seq: u32, data_sm: bool, sm: &ShortMessage) -> DeliverAck {
+        if self.shared.config.defer_receipt_resp && sm.is_receipt() {
+            return DeliverAck::new(seq, data_sm, self.acks_tx.clone());
+        }
+        self.answer_delivery(seq, data_sm);
+        DeliverAck::none()
+    }
+
+    fn answer_delivery(&mut self, seq: u32, data_sm: bool) {
+        let resp: Pdu = if data_sm {
+            DataSmResp::default().into()
+        } else {
+            DeliverSmResp::default().into()
+        };
+        self.respond(seq, status::ROK, resp);
+    }
+
+    /// A deliver_sm / data_sm: an MO or a receipt (answered by `ack`, which an unparseable
+    /// receipt releases at once).
+    async fn on_message(&mut self, sm: ShortMessage, ack: DeliverAck) {
         let counters = &self.shared.counters;
         if !sm.is_receipt() {
             bump(&counters.mo);
@@ -805,6 +838,7 @@ impl<'a> Session<'a> {
                     canonical_id,
                     from: sm.source,
                     to: sm.destination,
+                    ack,
                 })
             }
             Err(error) => LinkEvent::BadReceipt { text, error },

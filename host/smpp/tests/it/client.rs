@@ -666,3 +666,62 @@ async fn cancelled_submit_before_sending_is_never_sent() {
     assert_eq!(texts, ["first", "third"]);
     link.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_deferred_receipt_is_answered_when_released_and_offered_again_if_never() {
+    let mut cfg = SimConfig::with_account("acme", "secret");
+    cfg.receipts.redeliver = true;
+    let sim = sim(cfg).await;
+    let mut lc = link_config(sim.port(), "acme", "secret");
+    lc.defer_receipt_resp = true;
+    let (link, mut events) = Link::spawn(lc);
+    wait_bound(&mut events, Role::Transceiver).await;
+    let resp = link
+        .submit(&text_submit("4917000001", "held"))
+        .await
+        .unwrap();
+    let is_receipt = |e: &LinkEvent| matches!(e, LinkEvent::Receipt(_));
+    let LinkEvent::Receipt(first) = wait_event(&mut events, "receipt", is_receipt).await else {
+        unreachable!()
+    };
+    assert!(first.ack.is_pending());
+    // While its owner holds it (storing it, say), the receipt stays unanswered.
+    let held = sim
+        .wait_until(Duration::from_millis(300), |s| s.receipts_acked > 0)
+        .await;
+    assert!(held.is_err(), "answered before release: {held:?}");
+    // The session ends with the receipt unanswered (the owner crashed): the SMSC offers it
+    // again after the next bind, and releasing the stale handle answers nothing.
+    sim.set_down(true);
+    wait_event(&mut events, "down", |e| matches!(e, LinkEvent::Down { .. })).await;
+    sim.set_down(false);
+    let LinkEvent::Receipt(again) = wait_event(&mut events, "receipt again", is_receipt).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(again.canonical_id, resp.canonical_id);
+    first.ack.ack();
+    again.ack.ack();
+    let s = sim
+        .wait_until(WAIT, |s| s.receipts_acked == 1)
+        .await
+        .unwrap();
+    assert_eq!((s.receipts_held, s.receipts_redelivered), (1, 1), "{s:?}");
+    // Without deferral (the default) a receipt is answered on arrival.
+    let (plain, mut ev2) = Link::spawn(link_config(sim.port(), "acme", "secret"));
+    wait_bound(&mut ev2, Role::Transceiver).await;
+    plain
+        .submit(&text_submit("4917000002", "plain"))
+        .await
+        .unwrap();
+    let LinkEvent::Receipt(r) = wait_event(&mut ev2, "receipt", is_receipt).await else {
+        unreachable!()
+    };
+    assert!(!r.ack.is_pending());
+    sim.wait_until(WAIT, |s| s.receipts_acked == 2)
+        .await
+        .unwrap();
+    drop(r);
+    plain.shutdown().await;
+    link.shutdown().await;
+}

@@ -50,6 +50,7 @@ impl Carrier for Always {
                         error: None,
                         raw: None,
                         at: UnixMillis::now(),
+                        ack: carriers::AckHandle::none(),
                     }))
                     .await;
             }
