@@ -53,9 +53,7 @@ pub async fn run(
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     // A bad certificate stops the start before anything else runs.
     let tls = match &config.tls {
-        Some(source) => {
-            Some(web::tls::config(source).context("setting up HTTPS ([service.tls])")?)
-        }
+        Some(source) => Some(web::tls::config(source).context("setting up HTTPS ([service.tls])")?),
         None => None,
     };
     let db = config.data_dir.join("outpost.db");
