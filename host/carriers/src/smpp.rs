@@ -67,10 +67,11 @@ pub struct SmppCarrier {
 impl SmppCarrier {
     /// Spawns the link and the task turning its events into [`CarrierEvent`]s.
     pub fn start(settings: SmppSettings, events: mpsc::Sender<CarrierEvent>) -> Arc<SmppCarrier> {
-        // A receipt is answered only once the service has stored it (DESIGN "nothing
-        // accepted is lost"): a crash before that leaves it with the SMSC, which offers it again.
+        // A receipt or MO is answered only once the service has stored it (DESIGN "nothing
+        // accepted is lost", "Inbound"): a crash before that leaves it with the SMSC, which
+        // offers it again.
         let mut link = settings.link.clone();
-        link.defer_receipt_resp = true;
+        link.defer_deliver_resp = true;
         let (link, link_events) = Link::spawn(link);
         let reports = Arc::new(AtomicU64::new(0));
         let inbound = Arc::new(AtomicU64::new(0));
@@ -306,16 +307,16 @@ async fn forward(
                     error: r.receipt.err.clone(),
                     raw: r.receipt.text.clone(),
                     at: UnixMillis::now(),
-                    ack: receipt_ack(r.ack),
+                    ack: delivery_ack(r.ack),
                 }))
             }
             LinkEvent::BadReceipt { text, error } => {
                 tracing::warn!(carrier = %id, %text, %error, "unparseable delivery receipt");
                 None
             }
-            LinkEvent::Mo(m) => {
+            LinkEvent::Mo(m, ack) => {
                 inbound.fetch_add(1, Ordering::Relaxed);
-                mo_event(&id, &m)
+                mo_event(&id, &m, delivery_ack(ack))
             }
             LinkEvent::Throttled { .. } => None,
         };
@@ -327,9 +328,9 @@ async fn forward(
     }
 }
 
-/// The receipt's [`DeliverAck`] as the service's acknowledgement: answered when the report is
-/// stored; never answered if the service drops it unstored (the SMSC offers it again).
-fn receipt_ack(ack: DeliverAck) -> AckHandle {
+/// A deliver_sm's [`DeliverAck`] as the service's acknowledgement: answered when the report or
+/// MO is stored; never answered if the service drops it unstored (the SMSC offers it again).
+fn delivery_ack(ack: DeliverAck) -> AckHandle {
     if !ack.is_pending() {
         return AckHandle::none();
     }
@@ -342,7 +343,7 @@ fn receipt_ack(ack: DeliverAck) -> AckHandle {
     })
 }
 
-/// Forgets its receipt unless it was taken for an acknowledgement.
+/// Forgets its deliver_sm unless it was taken for an acknowledgement.
 struct Unanswered(Option<DeliverAck>);
 
 impl Drop for Unanswered {
@@ -353,8 +354,8 @@ impl Drop for Unanswered {
     }
 }
 
-/// An MO `deliver_sm` as an inbound part. The link has already answered `deliver_sm_resp`.
-fn mo_event(id: &CarrierId, m: &ShortMessage) -> Option<CarrierEvent> {
+/// An MO `deliver_sm` as an inbound part; `ack` answers its `deliver_sm_resp` once stored.
+fn mo_event(id: &CarrierId, m: &ShortMessage, ack: AckHandle) -> Option<CarrierEvent> {
     let alphabet = match m.data_coding {
         8 => Alphabet::Ucs2,
         0 | 1 | 3 => Alphabet::Gsm7,
@@ -378,8 +379,10 @@ fn mo_event(id: &CarrierId, m: &ShortMessage) -> Option<CarrierEvent> {
         m.source.addr.clone()
     };
     let concat = m.concat().map(|c| (c.reference, c.total, c.seq));
-    // The link acknowledged the deliver_sm already, so the SMSC will not offer it again: the
-    // fingerprint only needs to be unique (two identical "TD" replies are two messages).
+    // SMPP gives an MO no id of its own, and two identical "TD" replies are two messages, so
+    // the fingerprint is unique per arrival. An MO stored but unanswered at a crash is offered
+    // again and stored twice: a bounded duplicate (the SMSC's deliver window) rather than a
+    // loss.
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let fingerprint = format!(
         "smpp:{id}:{}:{}:{}",
@@ -396,7 +399,7 @@ fn mo_event(id: &CarrierId, m: &ShortMessage) -> Option<CarrierEvent> {
         concat,
         fingerprint,
         received_at: UnixMillis::now(),
-        ack: AckHandle::none(),
+        ack,
     }))
 }
 

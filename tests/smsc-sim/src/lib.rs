@@ -198,6 +198,9 @@ pub struct SimConfig {
     pub record_limit: usize,
     /// Seed for the outcome mix and jitter, for repeatable runs.
     pub seed: u64,
+    /// Store and forward for MO, like [`ReceiptConfig::redeliver`] for receipts: an injected MO
+    /// not acknowledged when its session ends is sent again after the account's next bind.
+    pub mo_redeliver: bool,
 }
 
 impl Default for SimConfig {
@@ -213,6 +216,7 @@ impl Default for SimConfig {
             dedup: DedupKey::default(),
             record_limit: 1_000_000,
             seed: 0x5eed,
+            mo_redeliver: false,
         }
     }
 }
@@ -316,6 +320,10 @@ pub struct SimStats {
     pub receipts_held: u64,
     /// Held receipts sent again after a bind.
     pub receipts_redelivered: u64,
+    /// MO held for a later bind (`SimConfig::mo_redeliver`).
+    pub mo_held: u64,
+    /// Held MO sent again after a bind.
+    pub mo_redelivered: u64,
     /// MO deliver_sm sent.
     pub mo_sent: u64,
     /// deliver_sm_resp received for MO.
@@ -664,10 +672,13 @@ impl State {
         tx.send(out).err().map(|e| e.0)
     }
 
-    /// Store and forward (`ReceiptConfig::redeliver`): another bound receiver of the account
-    /// takes the receipt now, else it waits for the next bind.
+    /// Store and forward (`ReceiptConfig::redeliver`, `SimConfig::mo_redeliver`): another
+    /// bound receiver of the account takes the deliver_sm now, else it waits for the next bind.
     fn hold(&mut self, system_id: &str, out: Outbound) {
-        self.stats.receipts_held += 1;
+        match out.kind {
+            OutKind::Receipt => self.stats.receipts_held += 1,
+            OutKind::Mo => self.stats.mo_held += 1,
+        }
         let out = Outbound {
             due: Instant::now(),
             ..out

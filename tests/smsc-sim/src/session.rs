@@ -423,8 +423,11 @@ impl Session {
                         .push((self.conn, self.tx.clone()));
                     // Store and forward: what waited for a receiver goes out now.
                     if let Some(held) = st.held.remove(system_id) {
-                        st.stats.receipts_redelivered += held.len() as u64;
                         for out in held {
+                            match out.kind {
+                                OutKind::Receipt => st.stats.receipts_redelivered += 1,
+                                OutKind::Mo => st.stats.mo_redelivered += 1,
+                            }
                             let _ = self.tx.send(Outbound {
                                 due: Instant::now(),
                                 ..out
@@ -626,7 +629,12 @@ impl Session {
     /// over but not yet taken (`undelivered`), or sent but unanswered are held for the next
     /// bind of the same account.
     fn close(&mut self, undelivered: Vec<Outbound>) {
-        if self.inner.config.receipts.redeliver
+        let cfg = &self.inner.config;
+        let keep = |kind: OutKind| match kind {
+            OutKind::Receipt => cfg.receipts.redeliver,
+            OutKind::Mo => cfg.mo_redeliver,
+        };
+        if (cfg.receipts.redeliver || cfg.mo_redeliver)
             && let Some((system_id, _)) = &self.bound
         {
             let mut pending: Vec<Outbound> = undelivered;
@@ -636,7 +644,7 @@ impl Session {
             }));
             pending.extend(self.awaiting.drain().map(|(_, out)| out));
             let mut st = self.inner.lock();
-            for out in pending.into_iter().filter(|o| o.kind == OutKind::Receipt) {
+            for out in pending.into_iter().filter(|o| keep(o.kind)) {
                 st.hold(system_id, out);
             }
         }

@@ -26,13 +26,18 @@ use crate::support::{Service, config, create_key, modems, start};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A free loopback port (bound, then released: the configs of the service and of Kannel need
-/// numbers).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// `N` distinct free loopback ports (bound together, then released: the configs of the
+/// service and of Kannel need numbers, and ports taken one at a time can repeat).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    std::array::from_fn(|i| {
+        held.get(i)
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+            .expect("a bound port")
+    })
 }
 
 /// The service with its SMPP server on `port` (accounts `app`/`secret` and `kannel`/`kpw`,
@@ -53,7 +58,7 @@ impl Rig {
         c.receipts.redeliver = true;
         let smsc = SmscSim::start(c).await.unwrap();
         let modems = modems(10).await;
-        let port = free_port();
+        let [port] = free_ports();
         let mut extra = smpp_config(&[Upstream {
             id: "smsc1",
             port: smsc.port(),
@@ -415,7 +420,7 @@ async fn kannel_sends_through_our_smpp_server_and_gets_its_dlr_url_called() {
     let rig = Rig::start().await;
     let dlr = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dlr_port = dlr.local_addr().unwrap().port();
-    let (admin, smsbox, sendsms) = (free_port(), free_port(), free_port());
+    let [admin, smsbox, sendsms] = free_ports();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("kannel.conf"),

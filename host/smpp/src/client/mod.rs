@@ -162,10 +162,10 @@ pub struct LinkConfig {
     pub max_pdu: usize,
     /// TLS, when the SMSC requires it.
     pub tls: Option<TlsConfig>,
-    /// Answer a receipt's `deliver_sm` / `data_sm` only when the owner releases the event's
-    /// [`DeliverAck`] (after storing the receipt), so a crash in between leaves the receipt with
-    /// the SMSC, which offers it again. Off (the default): answered on arrival.
-    pub defer_receipt_resp: bool,
+    /// Answer a `deliver_sm` / `data_sm` (receipt or MO) only when the owner releases the
+    /// event's [`DeliverAck`] (after storing it), so a crash in between leaves it with the
+    /// SMSC, which offers it again. Off (the default): answered on arrival.
+    pub defer_deliver_resp: bool,
 }
 
 impl LinkConfig {
@@ -198,7 +198,7 @@ impl LinkConfig {
             event_capacity: 16_384,
             max_pdu: crate::frame::DEFAULT_MAX_PDU,
             tls: None,
-            defer_receipt_resp: false,
+            defer_deliver_resp: false,
         }
     }
 }
@@ -330,15 +330,15 @@ pub struct ReceiptEvent {
     pub from: Address,
     /// The receipt PDU's destination (our sender, usually).
     pub to: Address,
-    /// Answers the receipt's PDU when released (with [`LinkConfig::defer_receipt_resp`]; a
+    /// Answers the receipt's PDU when released (with [`LinkConfig::defer_deliver_resp`]; a
     /// no-op otherwise).
     pub ack: DeliverAck,
 }
 
-/// Answers one receipt's `deliver_sm` (or `data_sm`) with `ESME_ROK` when the last clone is
-/// released, by [`DeliverAck::ack`] or by dropping it (SMPP 3.4 §4.6.2: the SMSC keeps a
-/// receipt until it has its response, and offers it again on a later bind). If the session it
-/// came on has ended, releasing it does nothing: the SMSC will offer the receipt again.
+/// Answers one `deliver_sm` (or `data_sm`), a receipt or an MO, with `ESME_ROK` when the last
+/// clone is released, by [`DeliverAck::ack`] or by dropping it (SMPP 3.4 §4.6.2: the SMSC keeps
+/// a message until it has its response, and offers it again on a later bind). If the session it
+/// came on has ended, releasing it does nothing: the SMSC will offer it again.
 #[derive(Clone, Default)]
 pub struct DeliverAck(Option<Arc<AckOnRelease>>);
 
@@ -383,8 +383,8 @@ impl DeliverAck {
         drop(self);
     }
 
-    /// Never answers the PDU (nor do its clones): the owner could not keep the receipt, so the
-    /// SMSC must offer it again.
+    /// Never answers the PDU (nor do its clones): the owner could not keep it, so the SMSC must
+    /// offer it again.
     pub fn forget(self) {
         if let Some(a) = &self.0 {
             a.forgotten.store(true, Ordering::Relaxed);
@@ -434,8 +434,9 @@ pub enum LinkEvent {
         /// What was missing.
         error: ReceiptError,
     },
-    /// A mobile-originated message (already answered).
-    Mo(ShortMessage),
+    /// A mobile-originated message, and what answers its PDU when released (with
+    /// [`LinkConfig::defer_deliver_resp`]; a no-op otherwise: already answered).
+    Mo(ShortMessage, DeliverAck),
     /// The SMSC throttled us; the link slowed down.
     Throttled {
         /// New submits pause this long.

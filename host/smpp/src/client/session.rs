@@ -687,12 +687,12 @@ impl<'a> Session<'a> {
             }
             Some(Pdu::DeliverSm(d)) => {
                 let sm = ShortMessage::from_deliver_sm(d);
-                let ack = self.ack_for(seq, false, &sm);
+                let ack = self.ack_for(seq, false);
                 self.on_message(sm, ack).await;
             }
             Some(Pdu::DataSm(d)) => {
                 let sm = ShortMessage::from_data_sm(d);
-                let ack = self.ack_for(seq, true, &sm);
+                let ack = self.ack_for(seq, true);
                 self.on_message(sm, ack).await;
             }
             Some(Pdu::EnquireLink) => self.respond(seq, status::ROK, Pdu::EnquireLinkResp),
@@ -796,10 +796,10 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Answers a delivery now, or (a receipt, with `defer_receipt_resp`) hands out the
-    /// [`DeliverAck`] that answers it once the owner has stored it.
-    fn ack_for(&mut self, seq: u32, data_sm: bool, sm: &ShortMessage) -> DeliverAck {
-        if self.shared.config.defer_receipt_resp && sm.is_receipt() {
+    /// Answers a delivery now, or (with `defer_deliver_resp`) hands out the [`DeliverAck`]
+    /// that answers it once the owner has stored it.
+    fn ack_for(&mut self, seq: u32, data_sm: bool) -> DeliverAck {
+        if self.shared.config.defer_deliver_resp {
             return DeliverAck::new(seq, data_sm, self.acks_tx.clone());
         }
         self.answer_delivery(seq, data_sm);
@@ -815,13 +815,13 @@ impl<'a> Session<'a> {
         self.respond(seq, status::ROK, resp);
     }
 
-    /// A deliver_sm / data_sm: an MO or a receipt (answered by `ack`, which an unparseable
+    /// A deliver_sm / data_sm: an MO or a receipt, answered by `ack` (which an unparseable
     /// receipt releases at once).
     async fn on_message(&mut self, sm: ShortMessage, ack: DeliverAck) {
         let counters = &self.shared.counters;
         if !sm.is_receipt() {
             bump(&counters.mo);
-            self.emit(LinkEvent::Mo(sm)).await;
+            self.emit(LinkEvent::Mo(sm, ack)).await;
             return;
         }
         bump(&counters.receipts);

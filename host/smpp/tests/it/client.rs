@@ -422,8 +422,8 @@ async fn mo_messages_arrive_with_concatenation_facts() {
     }
     let mut got = Vec::new();
     while got.len() < 4 {
-        let LinkEvent::Mo(m) =
-            wait_event(&mut events, "MO", |e| matches!(e, LinkEvent::Mo(_))).await
+        let LinkEvent::Mo(m, _) =
+            wait_event(&mut events, "MO", |e| matches!(e, LinkEvent::Mo(..))).await
         else {
             unreachable!()
         };
@@ -668,12 +668,13 @@ async fn cancelled_submit_before_sending_is_never_sent() {
 }
 
 #[tokio::test]
-async fn a_deferred_receipt_is_answered_when_released_and_offered_again_if_never() {
+async fn a_deferred_receipt_or_mo_is_answered_when_released_and_offered_again_if_never() {
     let mut cfg = SimConfig::with_account("acme", "secret");
     cfg.receipts.redeliver = true;
+    cfg.mo_redeliver = true;
     let sim = sim(cfg).await;
     let mut lc = link_config(sim.port(), "acme", "secret");
-    lc.defer_receipt_resp = true;
+    lc.defer_deliver_resp = true;
     let (link, mut events) = Link::spawn(lc);
     wait_bound(&mut events, Role::Transceiver).await;
     let resp = link
@@ -707,6 +708,38 @@ async fn a_deferred_receipt_is_answered_when_released_and_offered_again_if_never
         .await
         .unwrap();
     assert_eq!((s.receipts_held, s.receipts_redelivered), (1, 1), "{s:?}");
+    // An MO likewise waits for its owner.
+    let mo = Mo {
+        source: Addr {
+            ton: 1,
+            npi: 1,
+            addr: "4917000009".into(),
+        },
+        destination: Addr {
+            ton: 0,
+            npi: 1,
+            addr: "1234".into(),
+        },
+        data_coding: 0,
+        esm_class: 0,
+        short_message: Bytes::from_static(b"stored first"),
+        payload: None,
+        sar: None,
+    };
+    sim.inject_mo("acme", mo).unwrap();
+    let LinkEvent::Mo(m, ack) =
+        wait_event(&mut events, "MO", |e| matches!(e, LinkEvent::Mo(..))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(m.user_data(), b"stored first");
+    assert!(ack.is_pending());
+    let held = sim
+        .wait_until(Duration::from_millis(300), |s| s.mo_acked > 0)
+        .await;
+    assert!(held.is_err(), "answered before release: {held:?}");
+    ack.ack();
+    sim.wait_until(WAIT, |s| s.mo_acked == 1).await.unwrap();
     // Without deferral (the default) a receipt is answered on arrival.
     let (plain, mut ev2) = Link::spawn(link_config(sim.port(), "acme", "secret"));
     wait_bound(&mut ev2, Role::Transceiver).await;

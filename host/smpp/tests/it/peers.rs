@@ -214,7 +214,8 @@ async fn client_against_node_smpp_smsc() {
         peer.command("mo 4917055 1234 hello from node").await["mo"],
         "sent"
     );
-    let LinkEvent::Mo(m) = wait_event(&mut events, "MO", |e| matches!(e, LinkEvent::Mo(_))).await
+    let LinkEvent::Mo(m, _) =
+        wait_event(&mut events, "MO", |e| matches!(e, LinkEvent::Mo(..))).await
     else {
         unreachable!()
     };
@@ -422,12 +423,18 @@ async fn server_against_smpplib() {
     srv.shutdown().await;
 }
 
-/// A free loopback port (bound and released; Kannel needs numbers in its config).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// `N` distinct free loopback ports (bound together, then released: Kannel needs numbers in
+/// its config, and ports taken one by one can repeat).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    std::array::from_fn(|i| {
+        held.get(i)
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+            .expect("a bound port")
+    })
 }
 
 fn urlencode(s: &str) -> String {
@@ -478,7 +485,7 @@ async fn server_against_kannel() {
     let (srv, port) = server(mem.clone(), ServerConfig::default()).await;
     let dlr = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dlr_port = dlr.local_addr().unwrap().port();
-    let (admin, smsbox, sendsms) = (free_port(), free_port(), free_port());
+    let [admin, smsbox, sendsms] = free_ports();
     let dir = tempfile::tempdir().unwrap();
     let conf = format!(
         r#"group = core

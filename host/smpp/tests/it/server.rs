@@ -502,7 +502,8 @@ async fn mo_goes_to_bound_receivers_only() {
     assert!(server.can_deliver(ApiKeyId(1)));
     assert!(!server.can_deliver(ApiKeyId(2)));
     server.deliver(ApiKeyId(1), mo()).await.unwrap();
-    let LinkEvent::Mo(m) = wait_event(&mut events, "MO", |e| matches!(e, LinkEvent::Mo(_))).await
+    let LinkEvent::Mo(m, _) =
+        wait_event(&mut events, "MO", |e| matches!(e, LinkEvent::Mo(..))).await
     else {
         unreachable!()
     };

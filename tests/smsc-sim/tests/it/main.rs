@@ -230,6 +230,49 @@ async fn held_receipts_are_sent_again_after_the_next_bind() {
 }
 
 #[tokio::test]
+async fn an_unanswered_mo_is_sent_again_after_the_next_bind() {
+    let sim = SmscSim::start(SimConfig {
+        mo_redeliver: true,
+        ..SimConfig::with_account("a", "b")
+    })
+    .await
+    .unwrap();
+    let mo = Mo {
+        source: Addr {
+            ton: 1,
+            npi: 1,
+            addr: "4917".into(),
+        },
+        destination: Addr {
+            ton: 0,
+            npi: 1,
+            addr: "100".into(),
+        },
+        data_coding: 0,
+        esm_class: 0,
+        short_message: Bytes::from_static(b"kept"),
+        payload: None,
+        sar: None,
+    };
+    let mut e = Esme::connect(sim.port()).await;
+    assert_eq!(e.bind("rx", "a", "b").await, 0);
+    sim.inject_mo("a", mo).unwrap();
+    assert_eq!(e.recv().await.unwrap().id(), CommandId::DeliverSm);
+    // Gone without a deliver_sm_resp: the SMSC keeps the MO for the next bind.
+    drop(e);
+    sim.wait_until(WAIT, |s| s.mo_held == 1).await.unwrap();
+    let mut e = Esme::connect(sim.port()).await;
+    assert_eq!(e.bind("trx", "a", "b").await, 0);
+    let again = e.recv().await.unwrap();
+    let Some(Pdu::DeliverSm(d)) = again.pdu() else {
+        panic!("{again:?}")
+    };
+    assert_eq!(d.short_message().as_ref(), b"kept");
+    let s = sim.stats();
+    assert_eq!((s.mo_sent, s.mo_redelivered, s.receipts_held), (2, 1, 0));
+}
+
+#[tokio::test]
 async fn mo_needs_a_receiver() {
     let sim = SmscSim::start(SimConfig::default()).await.unwrap();
     let mo = Mo {
