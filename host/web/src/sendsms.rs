@@ -608,7 +608,9 @@ fn concat_of(udh: &[u8]) -> Result<Option<gsm::udh::Concat>, Reply> {
 /// a part of a long message is checked here, so a bad number is refused on the first part rather
 /// than after the last.
 fn receivers(engine: &Engine, to: &str, part: bool) -> Result<Vec<String>, Reply> {
-    let policy = &engine.config().accept.numbers;
+    // The accept rules in force now (the settings page may have changed the default country).
+    let accept = engine.accept_config();
+    let policy = &accept.numbers;
     let allowed = |r: &str| r.bytes().all(|b| NUMBER_CHARS.contains(&b));
     let mut words = to.split_ascii_whitespace();
     if let (Some(r), None, false) = (words.next(), words.next(), part) {
@@ -749,10 +751,9 @@ async fn submit(engine: &Engine, c: Checked) -> Reply {
     if let Some(smsc) = &c.smsc {
         // Validate every receiver before storing any, so a bad field never leaves half a
         // multi-receiver request stored.
+        let accept = engine.accept_config();
         for r in &requests {
-            if let Err(fields) =
-                engine::accept::validate(r, &engine.config().accept, key, Source::Sendsms, now)
-            {
+            if let Err(fields) = engine::accept::validate(r, &accept, key, Source::Sendsms, now) {
                 return field_reply(&fields);
             }
         }
