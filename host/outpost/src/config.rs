@@ -199,6 +199,10 @@ pub struct RawSmpp {
     pub enquire_link: Option<String>,
     /// Longest wait for any response.
     pub response_timeout: Option<String>,
+    /// First reconnect delay after the link went down (doubling, with jitter).
+    pub reconnect_min: Option<String>,
+    /// Longest reconnect delay.
+    pub reconnect_max: Option<String>,
     /// Source address when a message has none.
     pub source: Option<String>,
     /// Always use `source`, whatever the message says.
@@ -555,6 +559,18 @@ impl RawConfig {
             }
             if let Some(t) = &l.response_timeout {
                 link.response_timeout = v.duration(&format!("{key}.response_timeout"), t);
+            }
+            if let Some(t) = &l.reconnect_min {
+                link.reconnect.min = v.duration(&format!("{key}.reconnect_min"), t);
+            }
+            if let Some(t) = &l.reconnect_max {
+                link.reconnect.max = v.duration(&format!("{key}.reconnect_max"), t);
+            }
+            if link.reconnect.min > link.reconnect.max {
+                v.err(
+                    format!("{key}.reconnect_min"),
+                    "must not exceed reconnect_max",
+                );
             }
             if l.tls {
                 link.tls = Some(smpp::client::TlsConfig {
@@ -1035,6 +1051,41 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn smpp_reconnect_delays() {
+        let link = "[[smpp]]\nid = \"s\"\nhost = \"h\"\nport = 1\nsystem_id = \"a\"\n";
+        let reconnect = |extra: &str| {
+            RawConfig::parse(&format!("{link}{extra}"))
+                .unwrap()
+                .validate()
+                .unwrap()
+                .smpp[0]
+                .link
+                .reconnect
+        };
+        let r = reconnect("");
+        assert_eq!(
+            (r.min, r.max),
+            (Duration::from_millis(500), Duration::from_secs(30))
+        );
+        let r = reconnect("reconnect_min = \"100ms\"\nreconnect_max = \"2s\"\n");
+        assert_eq!(
+            (r.min, r.max),
+            (Duration::from_millis(100), Duration::from_secs(2))
+        );
+        check(
+            &format!("{link}reconnect_min = \"1m\"\nreconnect_max = \"5s\"\n"),
+            &["smpp[0].reconnect_min: must not exceed reconnect_max"],
+        );
+        check(
+            &format!("{link}reconnect_max = \"later\"\n"),
+            &[
+                "smpp[0].reconnect_max: \"later\" is not a duration like 30s or 10m (expected number at 0)",
+                "smpp[0].reconnect_min: must not exceed reconnect_max",
+            ],
+        );
     }
 
     #[test]

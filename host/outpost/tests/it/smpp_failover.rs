@@ -10,8 +10,8 @@
 //! failed, and the copies beyond one per message (duplicates) stay within what was in flight
 //! when the fault hit (the links' windows).
 //!
-//! Link timers are short in the config (enquire_link 300 ms, response timeout 1 s, breaker open
-//! 500 ms) so each fault is noticed in about a second.
+//! Link timers are short in the config (enquire_link 300 ms, response timeout 1 s, reconnect
+//! 100 ms to 1 s, breaker open 500 ms) so each fault is noticed and healed in about a second.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -47,7 +47,8 @@ pub(crate) fn smpp_config(links: &[Upstream]) -> String {
         text.push_str(&format!(
             "\n[[smpp]]\nid = \"{}\"\nhost = \"127.0.0.1\"\nport = {}\nsystem_id = \"{}\"\n\
              password = \"{}\"\nwindow = {WINDOW}\nenquire_link = \"300ms\"\n\
-             response_timeout = \"1s\"\n",
+             response_timeout = \"1s\"\nreconnect_min = \"100ms\"\n\
+             reconnect_max = \"1s\"\n",
             l.id, l.port, l.system_id, l.password
         ));
     }
@@ -780,34 +781,41 @@ async fn inbound_texts(svc: &Service) -> HashMap<String, usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_while_mo_arrive_loses_none_of_them() {
     let mut rig = Rig::start(no_faults()).await;
-    // 300 handsets reply at once through smsc1; the service is killed while it takes them.
-    let total = 300;
-    for i in 0..total {
-        rig.smscs[0]
-            .inject_mo(
-                ACCOUNT.0,
-                Mo {
-                    source: Addr {
-                        ton: 1,
-                        npi: 1,
-                        addr: format!("86139{i:08}"),
-                    },
-                    destination: Addr {
-                        ton: 0,
-                        npi: 1,
-                        addr: "1069001".into(),
-                    },
-                    data_coding: 0,
-                    esm_class: 0,
-                    short_message: format!("reply {i}").into_bytes().into(),
-                    payload: None,
-                    sar: None,
-                },
-            )
-            .expect("the service is bound");
-    }
+    // Handsets keep replying through smsc1 (five every millisecond) until the service is
+    // killed; the SMSC counts what it handed over.
+    let mo = |i: usize| Mo {
+        source: Addr {
+            ton: 1,
+            npi: 1,
+            addr: format!("86139{i:08}"),
+        },
+        destination: Addr {
+            ton: 0,
+            npi: 1,
+            addr: "1069001".into(),
+        },
+        data_coding: 0,
+        esm_class: 0,
+        short_message: format!("reply {i}").into_bytes().into(),
+        payload: None,
+        sar: None,
+    };
+    let sim = rig.smscs[0].clone();
+    let injector = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        for i in 0..20_000 {
+            if i % 5 == 0 {
+                tick.tick().await;
+            }
+            if sim.inject_mo(ACCOUNT.0, mo(i)).is_err() {
+                // No session any more: the service is gone.
+                return i;
+            }
+        }
+        20_000
+    });
     rig.smscs[0]
-        .wait_until(PHASE, |s| s.mo_acked >= 10)
+        .wait_until(PHASE, |s| s.mo_acked >= 50)
         .await
         .expect("the service takes MO");
     nix::sys::signal::kill(
@@ -816,11 +824,17 @@ async fn kill_9_while_mo_arrive_loses_none_of_them() {
     )
     .unwrap();
     let _ = rig.svc.child.wait();
+    let total = tokio::time::timeout(PHASE, injector)
+        .await
+        .expect("injection stops with the session")
+        .unwrap();
+    assert!(total < 20_000, "the session ended");
     let at_kill = rig.smscs[0]
         .wait_until(PHASE, |s| s.bound_now == 0)
         .await
         .expect("the session ends with the service");
-    let unanswered = (total as u64).saturating_sub(at_kill.mo_acked);
+    let unanswered = at_kill.mo_sent.saturating_sub(at_kill.mo_acked)
+        + (total as u64).saturating_sub(at_kill.mo_sent);
     assert!(
         unanswered > 0,
         "the kill came while MO were in flight: {at_kill:?}"
