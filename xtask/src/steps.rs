@@ -174,8 +174,12 @@ fn firmware() -> Result<()> {
             "--target",
             EMBEDDED_TARGET,
         ]))?;
-        let rlib = workspace_root()
-            .join("target")
+        // Where cargo put it: `CARGO_TARGET_DIR` when set (a shared build directory), else the
+        // workspace's `target/`.
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"));
+        let rlib = target_dir
             .join(EMBEDDED_TARGET)
             .join("release")
             .join(format!("lib{}.rlib", krate.replace('-', "_")));
