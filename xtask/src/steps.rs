@@ -334,6 +334,10 @@ fn gsm_flash_size() -> Result<()> {
 }
 
 /// Runs every cargo-fuzz target under `firmware/*/fuzz` and `host/*/fuzz` for a bounded time.
+///
+/// Each fuzz project is built first, one after the other; then the targets run side by side, as
+/// many at once as the machine has cores (libFuzzer uses one), each writing its output to
+/// `target/fuzz/logs/<target>.log`, which is printed when the target fails.
 pub(crate) fn fuzz(args: &[String]) -> Result<()> {
     let mut seconds = 30u64;
     let mut wanted = Vec::new();
@@ -363,34 +367,99 @@ pub(crate) fn fuzz(args: &[String]) -> Result<()> {
     dirs.sort();
     // One target directory for every fuzz project, so libFuzzer is built once.
     let target_dir = root.join("target").join("fuzz");
+    let logs = target_dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let mut jobs = Vec::new();
     for dir in dirs {
-        let crate_dir = dir.parent().expect("fuzz dir has a parent");
-        let out = fuzz_cmd(crate_dir, &target_dir)
+        let crate_dir = dir.parent().expect("fuzz dir has a parent").to_path_buf();
+        let out = fuzz_cmd(&crate_dir, &target_dir)
             .arg("list")
             .output()
             .context("running cargo fuzz list")?;
-        let targets = String::from_utf8_lossy(&out.stdout).to_string();
-        for target in targets.lines().map(str::trim).filter(|t| !t.is_empty()) {
-            if !wanted.is_empty() && !wanted.iter().any(|w| w == target) {
-                continue;
-            }
-            eprintln!(
-                "xtask: fuzzing {}::{target} for {seconds} s",
-                crate_dir.display()
-            );
-            let corpus = target_dir.join("corpus").join(target);
+        let targets: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .filter(|t| wanted.is_empty() || wanted.iter().any(|w| w == t))
+            .map(str::to_owned)
+            .collect();
+        if targets.is_empty() {
+            continue;
+        }
+        // The same profile `cargo fuzz run` uses, so the runs below find it built.
+        run_cmd(fuzz_cmd(&crate_dir, &target_dir).args(["build", "--sanitizer", "none"]))?;
+        for target in targets {
+            let corpus = target_dir.join("corpus").join(&target);
             std::fs::create_dir_all(&corpus)?;
-            let mut run = fuzz_cmd(crate_dir, &target_dir);
-            run.args(["run", "--sanitizer", "none", target])
-                .arg(&corpus)
-                .arg(crate_dir.join("fuzz").join("seeds").join(target))
-                .arg("--")
-                .arg(format!("-max_total_time={seconds}"))
-                .arg("-rss_limit_mb=1024");
-            run_cmd(&mut run)?;
+            jobs.push((crate_dir.clone(), target, corpus));
         }
     }
+    let parallel = std::thread::available_parallelism().map_or(1, usize::from);
+    eprintln!(
+        "xtask: fuzzing {} targets for {seconds} s each, {parallel} at a time",
+        jobs.len()
+    );
+    let queue = std::sync::Mutex::new(jobs.into_iter());
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..parallel {
+            scope.spawn(|| {
+                loop {
+                    let next = queue.lock().expect("queue lock").next();
+                    let Some((crate_dir, target, corpus)) = next else {
+                        break;
+                    };
+                    let log = logs.join(format!("{target}.log"));
+                    let result = fuzz_one(&crate_dir, &target_dir, &target, &corpus, seconds, &log);
+                    match result {
+                        Ok(()) => eprintln!("xtask: fuzz {target}: {seconds} s, no crash"),
+                        Err(e) => failures
+                            .lock()
+                            .expect("failures lock")
+                            .push(format!("{target}: {e:#}")),
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().expect("failures lock");
+    if !failures.is_empty() {
+        bail!("fuzzing failed:\n{}", failures.join("\n"));
+    }
     Ok(())
+}
+
+/// One bounded libFuzzer run; on failure the error carries the end of its log (the crash report
+/// and the reproducer's path).
+fn fuzz_one(
+    crate_dir: &Path,
+    target_dir: &Path,
+    target: &str,
+    corpus: &Path,
+    seconds: u64,
+    log: &Path,
+) -> Result<()> {
+    let file = std::fs::File::create(log)?;
+    let mut run = fuzz_cmd(crate_dir, target_dir);
+    run.args(["run", "--sanitizer", "none", target])
+        .arg(corpus)
+        .arg(crate_dir.join("fuzz").join("seeds").join(target))
+        .arg("--")
+        .arg(format!("-max_total_time={seconds}"))
+        .arg("-rss_limit_mb=1024")
+        .stdout(file.try_clone()?)
+        .stderr(file);
+    eprintln!("xtask: $ {} > {}", show(&run), log.display());
+    let status = run
+        .status()
+        .with_context(|| format!("could not start {}", show(&run)))?;
+    if status.success() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+    bail!("exited with {status}; end of {}:\n{tail}", log.display())
 }
 
 fn fuzz_cmd(crate_dir: &Path, target_dir: &Path) -> Command {
