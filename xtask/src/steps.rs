@@ -140,7 +140,17 @@ fn test_workspace() -> Result<()> {
     if let Some(venv) = venv {
         c.env("OUTPOST_PEERS_VENV", venv);
     }
-    run_cmd(&mut c)
+    run_cmd(&mut c)?;
+    // Every benchmark once in test mode (criterion runs each body once; `accept` drives the
+    // service with a small load), so a benchmark that no longer runs is caught here, not by the
+    // next person who measures.
+    run_cmd(
+        cmd("cargo")
+            .args(["test", "--workspace", "--bench", "*", "--locked"])
+            .env("COUNT", "300")
+            .env("CONCURRENCY", "8")
+            .env("BATCHES", "2"),
+    )
 }
 
 /// `tests/bank-emu`'s `qemu` test: builds `boards/mps2-an386` in release and runs it in

@@ -102,6 +102,8 @@ fn main() {
     rt.block_on(async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let idle = rss_mb(pid);
+        // reqwest is built with `rustls-no-provider` (the service picks ring); so must we.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
 
         // Single sends.
