@@ -237,11 +237,13 @@ async fn handle(
         }
         Event::Message(BankToHost::StatusReport { slot, index, pdu }) => {
             let Some(id) = carrier(slot) else { return };
-            if let Some(ev) = report_event(&id, &pdu.octets) {
+            let outbox = shared.outbox.clone();
+            let ack = AckHandle::new(move || {
+                let _ = outbox.send(HostToBank::AckInbound { slot, index });
+            });
+            if let Some(ev) = report_event(&id, &pdu.octets, ack) {
                 let _ = events.send(ev).await;
             }
-            // A report is stored as soon as the event is taken; the bank may forget it.
-            let _ = shared.outbox.send(HostToBank::AckInbound { slot, index });
         }
         Event::Message(BankToHost::Log(l)) => {
             tracing::info!(slot = ?l.slot, level = ?l.level, "bank: {}", l.text);

@@ -24,7 +24,8 @@ pub struct Report {
     pub raw: Option<String>,
     /// When it was received.
     pub at: UnixMillis,
-    /// Acknowledge after storing (an SMPP receipt's `deliver_sm_resp` waits for it).
+    /// Acknowledge after storing: an SMPP receipt's `deliver_sm_resp` and the deletion of a
+    /// modem's or bank slot's stored status report wait for it.
     pub ack: AckHandle,
 }
 

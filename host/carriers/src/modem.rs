@@ -3,7 +3,7 @@
 //! same code the bank firmware runs, here on tokio.
 //!
 //! Inbound SMS and status reports are decoded with `firmware/gsm` and handed up as
-//! [`CarrierEvent`]s; the supervisor deletes a stored SMS (`AT+CMGD`) only when the service
+//! [`CarrierEvent`]s; the supervisor deletes a stored SMS or report (`AT+CMGD`) only when the service
 //! acknowledges it after storing it. A part is submitted with TP-SRR set; the modem's `+CMGS`
 //! TP-MR is the part's carrier reference, which status reports carry back.
 
@@ -384,13 +384,15 @@ async fn forward_events(
                 inbound_event(&id, &pdu, ack)
             }
             SlotEvent::StatusReport { id: stored, pdu } => {
-                let report = report_event(&id, &pdu);
-                // A status report is stored by the service as soon as it is received; the
-                // stored copy in the modem can go once it is handed over.
-                if let Some(s) = stored {
-                    control.ack(s).await;
-                }
-                report
+                // Like an inbound SMS: the modem's copy goes only once the service stored
+                // the report.
+                let ack = match stored {
+                    Some(s) => AckHandle::new(move || {
+                        tokio::spawn(async move { control.ack(s).await });
+                    }),
+                    None => AckHandle::none(),
+                };
+                report_event(&id, &pdu, ack)
             }
         };
         if let Some(ev) = out
@@ -419,11 +421,7 @@ pub(crate) fn inbound_event(
     let d = match decoded.tpdu {
         Tpdu::Deliver(d) => d,
         // Storage listings do not always say which is which: trust the PDU's own type.
-        Tpdu::StatusReport(_) => {
-            let report = report_event(carrier, pdu);
-            ack.ack();
-            return report;
-        }
+        Tpdu::StatusReport(_) => return report_event(carrier, pdu, ack),
         _ => {
             tracing::warn!(carrier = %carrier, pdu = %hex(pdu), "inbound PDU is not an SMS-DELIVER; dropped");
             ack.ack();
@@ -450,10 +448,22 @@ pub(crate) fn inbound_event(
 }
 
 /// Decodes an SMS-STATUS-REPORT into a delivery report keyed by TP-MR.
-pub(crate) fn report_event(carrier: &CarrierId, pdu: &[u8]) -> Option<CarrierEvent> {
-    let decoded = decode_with_sca(pdu, Direction::ScToMs).ok()?;
+pub(crate) fn report_event(
+    carrier: &CarrierId,
+    pdu: &[u8],
+    ack: AckHandle,
+) -> Option<CarrierEvent> {
+    let decoded = match decode_with_sca(pdu, Direction::ScToMs) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(carrier = %carrier, error = %e, pdu = %hex(pdu), "undecodable status report PDU; dropped");
+            ack.ack();
+            return None;
+        }
+    };
     let Tpdu::StatusReport(r) = decoded.tpdu else {
-        tracing::warn!(carrier = %carrier, pdu = %hex(pdu), "status report PDU is not an SMS-STATUS-REPORT");
+        tracing::warn!(carrier = %carrier, pdu = %hex(pdu), "status report PDU is not an SMS-STATUS-REPORT; dropped");
+        ack.ack();
         return None;
     };
     Some(CarrierEvent::Report(Report {
@@ -463,8 +473,8 @@ pub(crate) fn report_event(carrier: &CarrierId, pdu: &[u8]) -> Option<CarrierEve
         error: (r.status.0 != 0).then(|| format!("{:02X}", r.status.0)),
         raw: Some(hex(pdu)),
         at: UnixMillis::now(),
-        // The modem's copy goes once the report is handed over (see the callers).
-        ack: AckHandle::none(),
+        // Called by the service once the report is stored (or found useless).
+        ack,
     }))
 }
 

@@ -131,3 +131,44 @@ async fn inbound_is_deleted_only_after_the_ack_and_survives_a_bank_reboot() {
         .expect("deleted after the ack");
     emu.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_report_is_deleted_only_after_the_ack_and_survives_a_bank_reboot() {
+    let emu = emu();
+    let (slots, mut rx) = connect(&emu).await;
+    let sim = emu.sim(0).unwrap().clone();
+    let o = slots[0].submit(&message("report me")).await;
+    assert!(matches!(o, Outcome::Accepted { .. }), "{o:?}");
+    let CarrierEvent::Report(first) = next(&mut rx).await else {
+        panic!("no report")
+    };
+    // Not acknowledged (the service crashed before storing it); the bank reboots: the report
+    // must still be in the modem and offered again.
+    drop(first.ack);
+    emu.reboot();
+    let CarrierEvent::Report(again) = next(&mut rx).await else {
+        panic!("report not offered again")
+    };
+    assert_eq!(
+        (again.carrier_ref.as_str(), again.raw.as_deref()),
+        (first.carrier_ref.as_str(), first.raw.as_deref()),
+        "the same stored report"
+    );
+    let deleted = |log: &[Event]| {
+        log.iter().any(|e| {
+            matches!(
+                e,
+                Event::Deleted {
+                    kind: modem_sim::StoredKind::StatusReport,
+                    ..
+                }
+            )
+        })
+    };
+    assert!(!deleted(&sim.log()), "deleted before the ack");
+    again.ack.ack();
+    sim.wait_log(Duration::from_secs(30), deleted)
+        .await
+        .expect("deleted after the ack");
+    emu.shutdown();
+}

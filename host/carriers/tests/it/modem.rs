@@ -147,6 +147,34 @@ async fn inbound_is_deleted_from_the_modem_only_after_the_ack() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_stored_status_report_is_deleted_only_after_the_ack() {
+    let (sim, carrier, mut rx) = setup(Profile::Ec25).await;
+    let o = carrier.submit(&message("hi", Encoding::Gsm7, 1)).await;
+    assert!(matches!(o, Outcome::Accepted { .. }), "{o:?}");
+    let CarrierEvent::Report(report) = next_event(&mut rx).await else {
+        panic!("no report")
+    };
+    let deleted = |log: &[Event]| {
+        log.iter().any(|e| {
+            matches!(
+                e,
+                Event::Deleted {
+                    kind: modem_sim::StoredKind::StatusReport,
+                    ..
+                }
+            )
+        })
+    };
+    // Give the supervisor every chance to delete early: it must not.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(!deleted(&sim.log()), "report deleted before the ack");
+    report.ack.ack();
+    sim.wait_log(Duration::from_secs(30), deleted)
+        .await
+        .expect("report deleted after the ack");
+}
+
+#[tokio::test(start_paused = true)]
 async fn modem_failures_become_typed_outcomes() {
     let (sim, carrier, _rx) = setup(Profile::Sim800).await;
     sim.fault(Fault::CmsAfterBody { code: 38, count: 1 });
