@@ -2,6 +2,7 @@
 //! modems on TCP and a real SQLite file, and check what clients and the modems see.
 
 mod admin;
+mod bank;
 mod pdu;
 mod sendsms;
 mod service;

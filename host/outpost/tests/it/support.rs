@@ -190,6 +190,29 @@ impl Service {
         ids
     }
 
+    /// Waits (at most `limit`) until `n` carriers whose id starts with `prefix` are up.
+    pub(crate) async fn wait_carriers_up(&self, prefix: &str, n: usize, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let carriers = self.get("/api/v1/carriers").await;
+            let up = carriers["carriers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["id"].as_str().is_some_and(|id| id.starts_with(prefix)))
+                .filter(|c| c["state"] == "up")
+                .count();
+            if up >= n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{prefix}* carriers not up: {carriers}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Number of this key's messages in `state`.
     pub(crate) async fn count(&self, state: &str) -> usize {
         let mut n = 0;
