@@ -453,7 +453,19 @@ async fn kannel_sends_through_our_smpp_server_and_gets_its_dlr_url_called() {
     // smsbox answers HTTP once it is connected to bearerbox; bearerbox queues the message
     // until its SMPP link to us is bound.
     wait_listening(sendsms, "smsbox's sendsms port").await;
-    let (status, body) = http_get(sendsms, &path).await;
+    // A connection it takes while still starting may be closed without an answer: ask again.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let (status, body) = loop {
+        let (status, body) = http_get(sendsms, &path).await;
+        if !status.is_empty() {
+            break (status, body);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "smsbox never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(status.contains(" 202 "), "{status} {body}");
     // Our receipt reaches Kannel over its bind; Kannel matches it and calls the DLR URL.
     let mut calls = Vec::new();
