@@ -22,7 +22,7 @@ use link::msg::{
 use link::{Config, Event, HostSession, MAX_WIRE_LEN};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::modem::{ModemPort, inbound_event, report_event};
+use crate::modem::{ModemPort, pdu_event};
 use crate::port::Port;
 use crate::{
     AckHandle, BoxFuture, Carrier, CarrierEvent, CarrierKind, CarrierState, CarrierStatus, Command,
@@ -225,23 +225,17 @@ async fn handle(
                 let _ = events.send(CarrierEvent::Changed(id)).await;
             }
         }
-        Event::Message(BankToHost::InboundSms { slot, index, pdu }) => {
+        // Both are deleted from the modem only once the service has stored them.
+        Event::Message(
+            BankToHost::InboundSms { slot, index, pdu }
+            | BankToHost::StatusReport { slot, index, pdu },
+        ) => {
             let Some(id) = carrier(slot) else { return };
             let outbox = shared.outbox.clone();
             let ack = AckHandle::new(move || {
                 let _ = outbox.send(HostToBank::AckInbound { slot, index });
             });
-            if let Some(ev) = inbound_event(&id, &pdu.octets, ack) {
-                let _ = events.send(ev).await;
-            }
-        }
-        Event::Message(BankToHost::StatusReport { slot, index, pdu }) => {
-            let Some(id) = carrier(slot) else { return };
-            let outbox = shared.outbox.clone();
-            let ack = AckHandle::new(move || {
-                let _ = outbox.send(HostToBank::AckInbound { slot, index });
-            });
-            if let Some(ev) = report_event(&id, &pdu.octets, ack) {
+            if let Some(ev) = pdu_event(&id, &pdu.octets, ack) {
                 let _ = events.send(ev).await;
             }
         }

@@ -381,7 +381,7 @@ async fn forward_events(
                     }),
                     None => AckHandle::none(),
                 };
-                inbound_event(&id, &pdu, ack)
+                pdu_event(&id, &pdu, ack)
             }
             SlotEvent::StatusReport { id: stored, pdu } => {
                 // Like an inbound SMS: the modem's copy goes only once the service stored
@@ -392,7 +392,7 @@ async fn forward_events(
                     }),
                     None => AckHandle::none(),
                 };
-                report_event(&id, &pdu, ack)
+                pdu_event(&id, &pdu, ack)
             }
         };
         if let Some(ev) = out
@@ -403,38 +403,44 @@ async fn forward_events(
     }
 }
 
-/// Decodes an SMS-DELIVER into an inbound part; `None` (logged) for undecodable PDUs, which are
-/// then acknowledged so a broken PDU does not fill the modem's storage.
-pub(crate) fn inbound_event(
-    carrier: &CarrierId,
-    pdu: &[u8],
-    ack: AckHandle,
-) -> Option<CarrierEvent> {
+/// Decodes a PDU a modem handed over (an inbound SMS or a status report, whichever the PDU
+/// says it is: storage listings do not always tell) into a carrier event carrying `ack`.
+/// `None` (logged) for an undecodable PDU or one of another type, which is then acknowledged
+/// at once so a broken PDU does not fill the modem's storage.
+pub(crate) fn pdu_event(carrier: &CarrierId, pdu: &[u8], ack: AckHandle) -> Option<CarrierEvent> {
     let decoded = match decode_with_sca(pdu, Direction::ScToMs) {
         Ok(p) => p,
         Err(e) => {
-            tracing::warn!(carrier = %carrier, error = %e, pdu = %hex(pdu), "undecodable inbound PDU; dropped");
+            tracing::warn!(carrier = %carrier, error = %e, pdu = %hex(pdu), "undecodable PDU from the modem; dropped");
             ack.ack();
             return None;
         }
     };
-    let d = match decoded.tpdu {
-        Tpdu::Deliver(d) => d,
-        // Storage listings do not always say which is which: trust the PDU's own type.
-        Tpdu::StatusReport(_) => return report_event(carrier, pdu, ack),
-        _ => {
-            tracing::warn!(carrier = %carrier, pdu = %hex(pdu), "inbound PDU is not an SMS-DELIVER; dropped");
+    match decoded.tpdu {
+        Tpdu::Deliver(d) => Some(inbound_event(carrier, pdu, &d, ack)),
+        Tpdu::StatusReport(r) => Some(report_event(carrier, pdu, &r, ack)),
+        Tpdu::Submit(_) => {
+            tracing::warn!(carrier = %carrier, pdu = %hex(pdu), "an SMS-SUBMIT from the modem; dropped");
             ack.ack();
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// An SMS-DELIVER as an inbound part.
+fn inbound_event(
+    carrier: &CarrierId,
+    pdu: &[u8],
+    d: &gsm::tpdu::Deliver<'_>,
+    ack: AckHandle,
+) -> CarrierEvent {
     let mut text = String::new();
     if let Err(e) = d.user_data.write_text(&mut text) {
         // 8-bit data (e.g. a WAP push) has no text; keep a readable trace of it.
         text = format!("[binary message: {e}]");
     }
     let concat = d.user_data.concat().map(|c| (c.reference, c.total, c.seq));
-    Some(CarrierEvent::Inbound(InboundPart {
+    CarrierEvent::Inbound(InboundPart {
         carrier: carrier.clone(),
         from: d.originator.to_string(),
         to: None,
@@ -444,38 +450,26 @@ pub(crate) fn inbound_event(
         fingerprint: fingerprint(carrier, pdu),
         received_at: UnixMillis::now(),
         ack,
-    }))
+    })
 }
 
-/// Decodes an SMS-STATUS-REPORT into a delivery report keyed by TP-MR.
-pub(crate) fn report_event(
+/// An SMS-STATUS-REPORT as a delivery report keyed by TP-MR.
+fn report_event(
     carrier: &CarrierId,
     pdu: &[u8],
+    r: &gsm::tpdu::StatusReport<'_>,
     ack: AckHandle,
-) -> Option<CarrierEvent> {
-    let decoded = match decode_with_sca(pdu, Direction::ScToMs) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(carrier = %carrier, error = %e, pdu = %hex(pdu), "undecodable status report PDU; dropped");
-            ack.ack();
-            return None;
-        }
-    };
-    let Tpdu::StatusReport(r) = decoded.tpdu else {
-        tracing::warn!(carrier = %carrier, pdu = %hex(pdu), "status report PDU is not an SMS-STATUS-REPORT; dropped");
-        ack.ack();
-        return None;
-    };
-    Some(CarrierEvent::Report(Report {
+) -> CarrierEvent {
+    CarrierEvent::Report(Report {
         carrier: carrier.clone(),
         carrier_ref: r.message_ref.to_string(),
         status: dlr_status(r.status),
         error: (r.status.0 != 0).then(|| format!("{:02X}", r.status.0)),
         raw: Some(hex(pdu)),
         at: UnixMillis::now(),
-        // Called by the service once the report is stored (or found useless).
+        // Called by the service once the report is stored.
         ack,
-    }))
+    })
 }
 
 /// TP-ST (TS 23.040 9.2.3.15) as a delivery status.
@@ -584,7 +578,7 @@ mod tests {
         let mut buf = [0u8; 64];
         let n = gsm::hex::decode(text, &mut buf).unwrap();
         let pdu = &buf[..n];
-        let Some(CarrierEvent::Inbound(p)) = inbound_event(&carrier, pdu, AckHandle::none()) else {
+        let Some(CarrierEvent::Inbound(p)) = pdu_event(&carrier, pdu, AckHandle::none()) else {
             panic!("not decoded");
         };
         assert_eq!(
@@ -595,7 +589,7 @@ mod tests {
         // A status report offered as an inbound SMS becomes a report, not a dropped message.
         let text = "0006D60B911326880736F4111011719551401110117195714000";
         let n = gsm::hex::decode(text, &mut buf).unwrap();
-        let ev = inbound_event(&carrier, &buf[..n], AckHandle::none());
+        let ev = pdu_event(&carrier, &buf[..n], AckHandle::none());
         assert!(
             matches!(ev, Some(CarrierEvent::Report(ref r)) if r.carrier_ref == "214"),
             "{ev:?}"
@@ -603,7 +597,7 @@ mod tests {
         // Garbage is dropped (and acknowledged), never a panic.
         let (tx, rx) = std::sync::mpsc::channel();
         let ack = AckHandle::new(move || tx.send(()).unwrap());
-        assert!(inbound_event(&carrier, &[0x00, 0x04], ack).is_none());
+        assert!(pdu_event(&carrier, &[0x00, 0x04], ack).is_none());
         assert!(
             rx.try_recv().is_ok(),
             "undecodable PDUs are acknowledged so they do not pile up"
