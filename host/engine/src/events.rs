@@ -59,6 +59,7 @@ async fn report(engine: Engine, r: Report) {
     // Acknowledged only once stored (an SMPP receipt's deliver_sm_resp waits for this); a
     // report that could not be stored is left with its source, which offers it again.
     let ack = r.ack;
+    tracing::debug!(carrier = %r.carrier, carrier_ref = %r.carrier_ref, status = ?r.status, "delivery report");
     let rec = DlrRecord {
         carrier: r.carrier,
         carrier_ref: r.carrier_ref,
@@ -69,6 +70,7 @@ async fn report(engine: Engine, r: Report) {
     };
     match engine.store().record_dlr(rec, Some(rule)).await {
         Ok(Some(applied)) => {
+            tracing::debug!(message = applied.message_id.0, "delivery report matched");
             ack.ack();
             if applied.requeued {
                 match engine.store().load_pending(applied.message_id).await {

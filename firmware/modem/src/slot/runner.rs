@@ -684,15 +684,27 @@ where
         };
     }
 
-    /// `AT` until it answers (autobaud needs a few).
+    /// `AT` until it answers (autobaud needs a few). A modem that stays silent may be waiting
+    /// for SMS input: its last host died after the `> ` prompt, and `AT` is only more message
+    /// text to it, for ever. ESC quits that input without sending (TS 27.005 3.5.1; gammu sends
+    /// it before its first `AT` for the same reason), then `AT` is tried once more.
     async fn handshake(&mut self) -> Result<(), Exit> {
-        match self.exec(&At).await {
-            Ok(()) => Ok(()),
-            Err(CmdError::Io) => Err(Exit::Io),
-            // An error answer is still an answer: the modem is there.
-            Err(e) if e.is_answer() => Ok(()),
-            Err(_) => Err(Exit::NoAnswer),
+        for cancel_input in [false, true] {
+            if cancel_input {
+                self.write(&[ESC]).await.map_err(|_| Exit::Io)?;
+                // Swallow the `OK` that ends the cancelled input, if that is what it was.
+                let _ = self.wait(ESC_DRAIN_MS, Want::Final).await;
+                self.rx.dig.abandon();
+            }
+            match self.exec(&At).await {
+                Ok(()) => return Ok(()),
+                Err(CmdError::Io) => return Err(Exit::Io),
+                // An error answer is still an answer: the modem is there.
+                Err(e) if e.is_answer() => return Ok(()),
+                Err(_) => {}
+            }
         }
+        Err(Exit::NoAnswer)
     }
 
     async fn power_on_and_handshake(&mut self) -> Result<(), Exit> {

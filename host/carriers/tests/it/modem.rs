@@ -27,11 +27,24 @@ async fn setup_with(
     profile: Profile,
     send_timeout: Duration,
 ) -> (ModemHandle, Arc<ModemCarrier>, mpsc::Receiver<CarrierEvent>) {
+    let sim = ModemHandle::new(sim_config(profile));
+    let (carrier, rx) = connect(&sim, send_timeout).await;
+    (sim, carrier, rx)
+}
+
+fn sim_config(profile: Profile) -> ModemConfig {
     let mut cfg = ModemConfig::new(profile);
     cfg.send_latency_ms = 3_000;
     cfg.receipt_delay_ms = 5_000;
     cfg.imsi = "460001234567890".into();
-    let sim = ModemHandle::new(cfg);
+    cfg
+}
+
+/// Starts a carrier on a new connection to `sim` and waits (bounded) until it is up.
+async fn connect(
+    sim: &ModemHandle,
+    send_timeout: Duration,
+) -> (Arc<ModemCarrier>, mpsc::Receiver<CarrierEvent>) {
     let (a, b) = tokio::io::duplex(4096);
     let s = sim.clone();
     tokio::spawn(async move { s.serve(a).await });
@@ -51,7 +64,7 @@ async fn setup_with(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    (sim, carrier, rx)
+    (carrier, rx)
 }
 
 fn message(text: &str, encoding: Encoding, parts: u16) -> OutboundMessage {
@@ -233,4 +246,42 @@ async fn a_hung_modem_is_down_at_once_and_up_again_after_recovery() {
     }
     let o = carrier.submit(&message("again", Encoding::Gsm7, 1)).await;
     assert!(matches!(o, Outcome::Accepted { .. }), "{o:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_modem_left_waiting_for_sms_input_by_a_dead_host_is_brought_back() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sim = ModemHandle::new(sim_config(Profile::Sim800));
+    // The previous host (the service before a kill -9) got the `> ` prompt and died there:
+    // the modem now takes whatever comes as message text, `AT` included, until Ctrl-Z or ESC.
+    let (a, mut host) = tokio::io::duplex(4096);
+    let s = sim.clone();
+    let served = tokio::spawn(async move { s.serve(a).await });
+    let mut seen = Vec::new();
+    for cmd in ["AT+CMGF=0\r", "AT+CMGS=27\r"] {
+        host.write_all(cmd.as_bytes()).await.unwrap();
+        let want: &[u8] = if cmd.starts_with("AT+CMGS") {
+            b"> "
+        } else {
+            b"OK\r\n"
+        };
+        while !seen.ends_with(want) {
+            let mut buf = [0u8; 256];
+            let n = tokio::time::timeout(Duration::from_secs(30), host.read(&mut buf))
+                .await
+                .expect("the simulator answers")
+                .unwrap();
+            assert!(n > 0, "the simulator hung up");
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    drop(host);
+    let _ = served.await;
+    // The next host brings the modem up and can send.
+    let (carrier, _rx) = connect(&sim, Duration::from_secs(120)).await;
+    let outcome = carrier
+        .submit(&message("after the crash", Encoding::Gsm7, 1))
+        .await;
+    assert!(matches!(outcome, Outcome::Accepted { .. }), "{outcome:?}");
+    assert_eq!(sim.messages().len(), 1, "only the new message was sent");
 }

@@ -91,7 +91,10 @@ pub(crate) fn start(config: &Path, key: &str) -> Service {
     let mut child = Command::new(env!("CARGO_BIN_EXE_outpost"))
         .args(["run", "--config"])
         .arg(config)
-        .env("RUST_LOG", "info")
+        .env(
+            "RUST_LOG",
+            std::env::var("OUTPOST_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
