@@ -19,6 +19,7 @@ transcripts!(
     ec25_lte_urcs_between,
     generic_pin_configured,
     huawei_rssi_noise,
+    left_in_sms_input,
     lost_prompt,
     pin_wrong_then_configured,
     registration_lost_on_health_poll,
