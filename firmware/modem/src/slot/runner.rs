@@ -684,27 +684,40 @@ where
         };
     }
 
-    /// `AT` until it answers (autobaud needs a few). A modem that stays silent may be waiting
-    /// for SMS input: its last host died after the `> ` prompt, and `AT` is only more message
-    /// text to it, for ever. ESC quits that input without sending (TS 27.005 3.5.1; gammu sends
-    /// it before its first `AT` for the same reason), then `AT` is tried once more.
-    async fn handshake(&mut self) -> Result<(), Exit> {
-        for cancel_input in [false, true] {
-            if cancel_input {
-                self.write(&[ESC]).await.map_err(|_| Exit::Io)?;
-                // Swallow the `OK` that ends the cancelled input, if that is what it was.
-                let _ = self.wait(ESC_DRAIN_MS, Want::Final).await;
-                self.rx.dig.abandon();
-            }
-            match self.exec(&At).await {
-                Ok(()) => return Ok(()),
-                Err(CmdError::Io) => return Err(Exit::Io),
-                // An error answer is still an answer: the modem is there.
-                Err(e) if e.is_answer() => return Ok(()),
-                Err(_) => {}
-            }
+    /// `AT` until it answers (autobaud needs a few): whether anything answered.
+    async fn probe(&mut self) -> Result<bool, Exit> {
+        match self.exec(&At).await {
+            Ok(()) => Ok(true),
+            Err(CmdError::Io) => Err(Exit::Io),
+            // An error answer is still an answer: the modem is there.
+            Err(e) if e.is_answer() => Ok(true),
+            Err(_) => Ok(false),
         }
-        Err(Exit::NoAnswer)
+    }
+
+    /// [`Self::probe`], and if the modem stays silent, ESC and `AT` once more: it may be
+    /// waiting for SMS input (its last host died after the `> ` prompt), where `AT` is only more
+    /// message text, for ever. gammu sends ESC before its first `AT` for the same reason.
+    async fn handshake(&mut self) -> Result<(), Exit> {
+        if self.probe().await? {
+            return Ok(());
+        }
+        self.cancel_input().await.map_err(|_| Exit::Io)?;
+        if self.probe().await? {
+            Ok(())
+        } else {
+            Err(Exit::NoAnswer)
+        }
+    }
+
+    /// ESC ends pending message input without sending (TS 27.005 3.5.1); the answer to the
+    /// cancelled command, if any, is swallowed.
+    async fn cancel_input(&mut self) -> Result<(), CmdError> {
+        self.rx.dig.abandon();
+        self.write(&[ESC]).await?;
+        let _ = self.wait(ESC_DRAIN_MS, Want::Final).await;
+        self.rx.dig.abandon();
+        Ok(())
     }
 
     async fn power_on_and_handshake(&mut self) -> Result<(), Exit> {
@@ -715,7 +728,9 @@ where
             self.press(p.pwrkey_on_ms).await;
             self.cx.book.late_banners = 0;
             self.idle(p.boot_ms).await?;
-            if self.handshake().await.is_ok() {
+            // Only ever called after a handshake (with its ESC) got no answer, and a modem
+            // just switched on is not in message input: `AT` alone tells.
+            if self.probe().await? {
                 return Ok(());
             }
         }
@@ -1180,12 +1195,7 @@ where
             }
             Err(CmdError::Timeout) => {
                 self.cx.note_timeout();
-                self.rx.dig.abandon();
-                // ESC cancels the pending message input (TS 27.005 3.5.1).
-                self.write(&[ESC]).await.map_err(send_error)?;
-                // Swallow the answer to the cancelled command, if any.
-                let _ = self.wait(ESC_DRAIN_MS, Want::Final).await;
-                self.rx.dig.abandon();
+                self.cancel_input().await.map_err(send_error)?;
                 return Err(SendError::NoPrompt);
             }
             Err(e) => {

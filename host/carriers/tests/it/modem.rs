@@ -258,13 +258,11 @@ async fn a_modem_left_waiting_for_sms_input_by_a_dead_host_is_brought_back() {
     let s = sim.clone();
     let served = tokio::spawn(async move { s.serve(a).await });
     let mut seen = Vec::new();
-    for cmd in ["AT+CMGF=0\r", "AT+CMGS=27\r"] {
-        host.write_all(cmd.as_bytes()).await.unwrap();
-        let want: &[u8] = if cmd.starts_with("AT+CMGS") {
-            b"> "
-        } else {
-            b"OK\r\n"
-        };
+    for (cmd, want) in [
+        (&b"AT+CMGF=0\r"[..], &b"OK\r\n"[..]),
+        (b"AT+CMGS=27\r", b"> "),
+    ] {
+        host.write_all(cmd).await.unwrap();
         while !seen.ends_with(want) {
             let mut buf = [0u8; 256];
             let n = tokio::time::timeout(Duration::from_secs(30), host.read(&mut buf))
